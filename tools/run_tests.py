@@ -7,7 +7,7 @@
 3. Run the tests kept outside notebooks (`tests/`, pytest), counting one result per file.
 """
 import argparse, hashlib, os, re, shutil, subprocess, sys, tempfile, time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,11 +55,23 @@ def _notebooks(slow: bool):
     return files, get_config()
 
 
-def _run_nb(args):
-    fn, skip, force, basepath = args
-    from nbdev.test import test_nb
-    os.chdir(fn.parent)
-    return test_nb(fn, skip_flags=skip, force_flags=force, basepath=basepath)
+_RUN_ONE = """
+import os, sys
+from pathlib import Path
+from nbdev.test import test_nb
+fn, basepath, skip, force = Path(sys.argv[1]), sys.argv[2], sys.argv[3].split(), sys.argv[4].split()
+os.chdir(fn.parent)
+ok, secs = test_nb(fn, skip_flags=skip, force_flags=force, basepath=basepath)
+sys.exit(0 if ok else 1)
+"""
+
+
+def _run_nb(job):
+    "Run one notebook in a fresh process (as `nbdev_test` does) and return (passed, seconds)."
+    fn, skip, force, basepath = job
+    start = time.time()
+    r = subprocess.run([sys.executable, '-c', _RUN_ONE, str(fn), basepath, ' '.join(skip), ' '.join(force)])
+    return r.returncode == 0, time.time() - start
 
 
 def run_notebooks(slow: bool, workers: int):
@@ -68,7 +80,7 @@ def run_notebooks(slow: bool, workers: int):
     force = ['slow'] if slow else []
     jobs = [(f, skip, force, str(cfg.config_path)) for f in files]
     results = []
-    with ProcessPoolExecutor(max_workers=workers) as ex:
+    with ThreadPoolExecutor(max_workers=workers) as ex:
         for f, (ok, secs) in zip(files, ex.map(_run_nb, jobs)):
             print(f"{'ok  ' if ok else 'FAIL'} {f.relative_to(ROOT)} ({secs:.1f} s)", flush=True)
             results.append((str(f.relative_to(ROOT)), ok))
@@ -101,6 +113,7 @@ def main():
     if not a.no_sync_check:
         problems = check_sync()
         for p in problems: print('FAIL', p, flush=True)
+        if not problems: print('ok   sync: nbdev_export and nbdev_clean change nothing', flush=True)
         results.append(('sync: nbdev_export / nbdev_clean', not problems))
         if a.sync_only:
             print(f"{'1 passed, 0 failed' if not problems else '0 passed, 1 failed'}")
