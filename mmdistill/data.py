@@ -161,7 +161,8 @@ class SyntheticMultimodal(Dataset):
                  num_classes: int = 4,
                  noise: float = 1.0,
                  missing_prob: float = 0.0,
-                 seed: int = 0):
+                 seed: int = 0,
+                 task_seed: int = 0):
         modalities = {"acc": (128, 3), "img": (3, 16, 16)} if modalities is None else modalities
         if n_samples < 1: raise ValueError(f"n_samples={n_samples}; ask for at least one sample.")
         if num_classes < 1: raise ValueError(f"num_classes={num_classes}; ask for at least one class.")
@@ -172,11 +173,12 @@ class SyntheticMultimodal(Dataset):
                 raise ValueError(f"Modality {name!r} has shape {tuple(shape)}; give at least one positive dimension.")
         self.modalities = {k: tuple(int(d) for d in modalities[k]) for k in sorted(modalities)}
         self.classes = [f"class_{c}" for c in range(num_classes)]
-        self.noise, self.missing_prob, self.seed = float(noise), float(missing_prob), seed
-        rng = np.random.default_rng(seed)
-        self.labels = rng.permutation(np.arange(n_samples) % num_classes).astype(np.int64)
-        self._prototypes = {k: rng.standard_normal((num_classes, *shape)).astype(np.float32)
+        self.noise, self.missing_prob, self.seed, self.task_seed = float(noise), float(missing_prob), seed, task_seed
+        task = np.random.default_rng(task_seed)  # the classes' prototypes: the task, shared by every split
+        self._prototypes = {k: task.standard_normal((num_classes, *shape)).astype(np.float32)
                             for k, shape in self.modalities.items()}
+        rng = np.random.default_rng(seed)  # the samples of this split
+        self.labels = rng.permutation(np.arange(n_samples) % num_classes).astype(np.int64)
         present = rng.random((n_samples, len(self.modalities))) >= missing_prob
         empty = np.flatnonzero(~present.any(axis=1))  # never drop all of a sample's modalities
         present[empty, rng.integers(0, len(self.modalities), len(empty))] = True
