@@ -66,11 +66,16 @@ sys.exit(0 if ok else 1)
 """
 
 
+# Notebooks run side by side: give each one a share of the cores. Two processes that each spin two
+# OpenMP threads on two cores run small models ~100x slower than one thread each.
+_ENV = dict(os.environ)
+
+
 def _run_nb(job):
     "Run one notebook in a fresh process (as `nbdev_test` does) and return (passed, seconds)."
     fn, skip, force, basepath = job
     start = time.time()
-    r = subprocess.run([sys.executable, '-c', _RUN_ONE, str(fn), basepath, ' '.join(skip), ' '.join(force)])
+    r = subprocess.run([sys.executable, '-c', _RUN_ONE, str(fn), basepath, ' '.join(skip), ' '.join(force)], env=_ENV)
     return r.returncode == 0, time.time() - start
 
 
@@ -79,6 +84,8 @@ def run_notebooks(slow: bool, workers: int):
     skip = cfg.tst_flags.split()
     force = ['slow'] if slow else []
     jobs = [(f, skip, force, str(cfg.config_path)) for f in files]
+    threads = str(max(1, (os.cpu_count() or 1) // max(1, workers)))
+    for var in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS'): _ENV.setdefault(var, threads)
     results = []
     with ThreadPoolExecutor(max_workers=workers) as ex:
         for f, (ok, secs) in zip(files, ex.map(_run_nb, jobs)):
