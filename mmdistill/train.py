@@ -133,18 +133,19 @@ class Diagnostics(Callback):
                 self._warn("flat", f"epoch {epoch}: the loss has not moved over {len(self.losses)} steps (stayed at "
                            f"{self.losses[0]:.6f}; a constant log(B-1) means no negatives or no positives in any batch)")
 
-# %% ../nbs/09_train.ipynb #e962c2a8
+# %% ../nbs/09_train.ipynb #ab5a6f1a
 class TrainingError(RuntimeError):
     "Training stopped because something went wrong (a non-finite loss, a degenerate batch with `on_degenerate='raise'`)."
 
-def _make_accelerator(mixed_precision: str, device):
+def _make_accelerator(mixed_precision: str, device, find_unused_parameters: bool = False):
     "An `Accelerator` for this process: CPU gloo DDP when no GPU (SPEC §5); single-process state is reset between trainers."
-    from accelerate import Accelerator
+    from accelerate import Accelerator, DistributedDataParallelKwargs
     from accelerate.state import AcceleratorState
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     if not distributed and AcceleratorState._shared_state: AcceleratorState._reset_state(reset_partial_state=True)
     cpu = get_device(device).type == "cpu"
-    return Accelerator(cpu=cpu, mixed_precision=mixed_precision)
+    handlers = [DistributedDataParallelKwargs(find_unused_parameters=True)] if find_unused_parameters else []
+    return Accelerator(cpu=cpu, mixed_precision=mixed_precision, kwargs_handlers=handlers)
 
 def _write_text_atomic(path: Path, text: str):
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
@@ -163,7 +164,7 @@ def _set_rng_state(st: dict):
     torch.set_rng_state(st["torch"]); np.random.set_state(st["numpy"]); random.setstate(st["python"])
     if "cuda" in st and torch.cuda.is_available(): torch.cuda.set_rng_state_all(list(st["cuda"]))
 
-# %% ../nbs/09_train.ipynb #760eff5c
+# %% ../nbs/09_train.ipynb #7fd345f9
 class Trainer:
     "Training loop on `accelerate` with warmup-cosine schedule, clipping, mixed precision, early stopping, checkpoints and exact resume."
     def __init__(self, model: nn.Module, train_data, loss, val_data=None, *,
@@ -175,7 +176,7 @@ class Trainer:
                  knn_reference=None, knn_k: int = 5, out_dir: str | os.PathLike | None = None, keep_top_k: int = 0,
                  checkpoint_metadata: dict | None = None, modality_dropout: float = 0.0, on_degenerate: str = "warn",
                  mixed_precision: str = "no", seed: int = 0, device=None, callbacks: list | None = None,
-                 progress: bool = True, max_steps_per_epoch: int | None = None):
+                 progress: bool = True, max_steps_per_epoch: int | None = None, find_unused_parameters: bool = False):
         if on_degenerate not in ("warn", "skip", "raise"):
             raise ValueError(f"on_degenerate must be 'warn', 'skip' or 'raise', got {on_degenerate!r}")
         if schedule not in ("cosine", "plateau", "constant"):
@@ -197,7 +198,8 @@ class Trainer:
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.loss, self.objective = loss, objective_for(loss)
         self.callbacks = [Diagnostics()] + list(callbacks or [])
-        self.accelerator = _make_accelerator(mixed_precision, device)
+        self.accelerator = _make_accelerator(mixed_precision, device, find_unused_parameters)
+        if isinstance(loss, nn.Module): loss.to(self.accelerator.device)  # class weights and buffers follow the model
         seed_everything(seed)
         self.train_loader, self._shard_loader = self._train_loader(train_data, batch_size, sampler, classes_per_batch,
                                                                    samples_per_class, class_choice, num_workers)
