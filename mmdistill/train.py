@@ -21,8 +21,8 @@ from .losses import SupConCELoss, SupConLoss
 from .evaluate import classification_metrics, extract_embeddings, knn_evaluate
 
 # %% auto #0
-__all__ = ['objective_for', 'WarmupCosine', 'drop_modalities', 'Callback', 'TrainingDiagnosticsWarning', 'Diagnostics',
-           'TrainingError', 'Trainer']
+__all__ = ['objective_for', 'WarmupCosine', 'drop_modalities', 'SensorAugment', 'Callback', 'TrainingDiagnosticsWarning',
+           'Diagnostics', 'TrainingError', 'Trainer']
 
 # %% ../nbs/09_train.ipynb #0e86ef94
 _log = logging.getLogger("mmdistill.train")
@@ -74,6 +74,32 @@ def drop_modalities(batch: dict, p: float, names: list | None = None, generator:
         keep = new[:, all_names.index(n)].to(batch[n].dtype).reshape(B, *[1] * (batch[n].ndim - 1))
         out[n] = batch[n] * keep
     return out
+
+# %% ../nbs/09_train.ipynb #69ddc11a
+class SensorAugment:
+    "Random time shift (shared across modalities), per-sample gain and jitter for `(B, T, C)` modalities of a batch."
+    def __init__(self, shift: int = 8, scale: float = 0.1, jitter: float = 0.05, modalities: list | None = None):
+        if shift < 0 or scale < 0 or jitter < 0:
+            raise ValueError(f"shift, scale and jitter must be >= 0, got {shift}, {scale}, {jitter}")
+        self.shift, self.scale, self.jitter, self.modalities = int(shift), scale, jitter, modalities
+
+    def __call__(self, batch: dict) -> dict:
+        names = [m for m in modality_names(batch) if batch[m].ndim == 3 and (self.modalities is None or m in self.modalities)]
+        if not names: return batch
+        B, T = batch[names[0]].shape[:2]
+        dev = batch[names[0]].device
+        out = dict(batch)
+        idx = None
+        if self.shift:
+            shifts = torch.randint(-self.shift, self.shift + 1, (B,)).to(dev)
+            idx = (torch.arange(T, device=dev)[None] - shifts[:, None]).clamp(0, T - 1)
+        for m in names:
+            x = batch[m]
+            if self.scale: x = x * (1 + self.scale * torch.randn(B, 1, 1).to(dev))
+            if self.jitter: x = x + self.jitter * torch.randn(x.shape).to(dev)
+            if idx is not None and x.shape[1] == T: x = x.gather(1, idx[..., None].expand(-1, -1, x.shape[2]))
+            out[m] = x
+        return out
 
 # %% ../nbs/09_train.ipynb #95adbbda
 class Callback:
@@ -164,7 +190,7 @@ def _set_rng_state(st: dict):
     torch.set_rng_state(st["torch"]); np.random.set_state(st["numpy"]); random.setstate(st["python"])
     if "cuda" in st and torch.cuda.is_available(): torch.cuda.set_rng_state_all(list(st["cuda"]))
 
-# %% ../nbs/09_train.ipynb #7fd345f9
+# %% ../nbs/09_train.ipynb #fd091b0b
 class Trainer:
     "Training loop on `accelerate` with warmup-cosine schedule, clipping, mixed precision, early stopping, checkpoints and exact resume."
     def __init__(self, model: nn.Module, train_data, loss, val_data=None, *,
@@ -176,7 +202,8 @@ class Trainer:
                  knn_reference=None, knn_k: int = 5, out_dir: str | os.PathLike | None = None, keep_top_k: int = 0,
                  checkpoint_metadata: dict | None = None, modality_dropout: float = 0.0, on_degenerate: str = "warn",
                  mixed_precision: str = "no", seed: int = 0, device=None, callbacks: list | None = None,
-                 progress: bool = True, max_steps_per_epoch: int | None = None, find_unused_parameters: bool = False):
+                 progress: bool = True, max_steps_per_epoch: int | None = None, find_unused_parameters: bool = False,
+                 batch_transform: Callable | None = None, ema: float | None = None):
         if on_degenerate not in ("warn", "skip", "raise"):
             raise ValueError(f"on_degenerate must be 'warn', 'skip' or 'raise', got {on_degenerate!r}")
         if schedule not in ("cosine", "plateau", "constant"):
@@ -186,6 +213,7 @@ class Trainer:
         if mixed_precision not in ("no", "fp16", "bf16"):
             raise ValueError(f"mixed_precision must be 'no', 'fp16' or 'bf16', got {mixed_precision!r}")
         if epochs < 1: raise ValueError(f"epochs must be at least 1, got {epochs}")
+        if ema is not None and not 0 < ema < 1: raise ValueError(f"ema must be a decay in (0, 1), e.g. 0.99, got {ema}")
         self.epochs, self.lr, self.weight_decay, self.optimizer_name = epochs, lr, weight_decay, optimizer
         self.schedule, self.warmup, self.min_lr_ratio, self.grad_clip = schedule, warmup, min_lr_ratio, grad_clip
         self.monitor, self.mode, self.patience, self.keep_top_k = monitor, mode, patience, keep_top_k
@@ -195,6 +223,7 @@ class Trainer:
         self.knn_reference, self.knn_k = knn_reference, knn_k
         self.modality_dropout, self.on_degenerate, self.seed = modality_dropout, on_degenerate, seed
         self.progress, self.max_steps_per_epoch = progress, max_steps_per_epoch
+        self.batch_transform, self.ema_decay = batch_transform, ema
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.loss, self.objective = loss, objective_for(loss)
         self.callbacks = [Diagnostics()] + list(callbacks or [])
@@ -223,6 +252,10 @@ class Trainer:
         elif schedule == "plateau":
             self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(self.optimizer.optimizer, mode=mode, factor=0.5, patience=2)
         else: self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer.optimizer, lambda s: 1.0)
+        self.ema = None
+        if ema is not None:
+            from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+            self.ema = AveragedModel(self.unwrapped, multi_avg_fn=get_ema_multi_avg_fn(ema), use_buffers=True)
         self.history, self.epoch, self.global_step = [], 0, 0
         self.best_value, self.bad_epochs, self.top_k, self.skipped_steps = None, 0, [], 0
         self.should_stop = False
@@ -266,11 +299,16 @@ class Trainer:
     @property
     def unwrapped(self) -> nn.Module: return self.accelerator.unwrap_model(self.model)
 
+    @property
+    def eval_model(self) -> nn.Module:
+        "The model that is evaluated and saved as best: the EMA of the weights when `ema` is set, else the model."
+        return self.ema.module if self.ema is not None else self.unwrapped
+
     def evaluate(self, data=None) -> dict:
         "Metrics on `data` (default: the validation data): classifier metrics, and k-NN accuracy with `knn_reference`."
         loader = self._eval_loader(data) if data is not None else self.val_loader
         if loader is None: return {}
-        model, out = self.unwrapped, {}
+        model, out = self.eval_model, {}
         res = extract_embeddings(model, loader, device=self.accelerator.device, return_logits=True)
         if res.get("logits") is not None and res.get("labels") is not None:
             logits, y = torch.from_numpy(res["logits"]), torch.from_numpy(res["labels"])
@@ -297,7 +335,7 @@ class Trainer:
         acc = self.accelerator
         if acc.is_main_process:
             self.out_dir.mkdir(parents=True, exist_ok=True)
-            model = self.unwrapped
+            model = self.eval_model
             value = metrics.get(self.monitor)
             if improved: save_checkpoint(self.out_dir / "best.safetensors", model, epoch=self.epoch, metrics=metrics, **self.checkpoint_metadata)
             if self.keep_top_k and value is not None and math.isfinite(value):
@@ -308,7 +346,9 @@ class Trainer:
                     save_checkpoint(self.out_dir / name, model, epoch=self.epoch, metrics=metrics, **self.checkpoint_metadata)
                 for _, old in self.top_k[self.keep_top_k:]: (self.out_dir / old).unlink(missing_ok=True)
                 self.top_k = self.top_k[: self.keep_top_k]
-            save_checkpoint(self.out_dir / "latest.safetensors", model, self.optimizer.optimizer, self.scheduler, **self._state_metadata())
+            extra = {"ema_state": self.ema.state_dict()} if self.ema is not None else {}
+            save_checkpoint(self.out_dir / "latest.safetensors", self.unwrapped, self.optimizer.optimizer, self.scheduler,
+                            **self._state_metadata(), **extra)
             _write_text_atomic(self.out_dir / "history.json", json.dumps(self.history, indent=1))
             buf = io.StringIO()
             keys = list(dict.fromkeys(k for row in self.history for k in row))
@@ -324,6 +364,9 @@ class Trainer:
         self.epoch, self.global_step, self.history = meta["epoch"], meta["global_step"], list(meta["history"])
         self.best_value, self.bad_epochs, self.top_k = meta["best_value"], meta["bad_epochs"], [list(t) for t in meta["top_k"]]
         self.skipped_steps = meta["skipped_steps"]
+        if self.ema is not None:
+            if "ema_state" not in meta: raise ValueError(f"{path} was written without ema; resume with the same ema setting")
+            self.ema.load_state_dict(meta["ema_state"])
         _set_rng_state(meta["rng"])
         _log.info("resumed from %s at epoch %d (step %d)", path, self.epoch, self.global_step)
         return True
@@ -332,6 +375,7 @@ class Trainer:
     def _step(self, batch, epoch: int, i: int) -> dict:
         acc, model = self.accelerator, self.model
         batch = to_device(batch, acc.device)
+        if self.batch_transform is not None: batch = self.batch_transform(batch)
         if self.modality_dropout:
             batch = drop_modalities(batch, self.modality_dropout, getattr(self.unwrapped, "modalities", None))
         with acc.autocast():
@@ -359,6 +403,7 @@ class Trainer:
         acc.backward(loss)
         grad_norm = acc.clip_grad_norm_(model.parameters(), self.grad_clip if self.grad_clip else float("inf"))
         self.optimizer.step()
+        if self.ema is not None: self.ema.update_parameters(self.unwrapped)
         if self.schedule != "plateau": self.scheduler.step()
         info.update(loss=loss.item(), grad_norm=float(grad_norm) if grad_norm is not None else None,
                     lr=self.optimizer.param_groups[0]["lr"])
@@ -415,7 +460,7 @@ class Trainer:
         return self.history
 
     def load_best(self) -> nn.Module:
-        "Load the weights of `best.safetensors` into the model and return it (unwrapped)."
+        "Load the weights of `best.safetensors` (the EMA weights when `ema` is set) into the model and return it (unwrapped)."
         path = self.out_dir / "best.safetensors" if self.out_dir is not None else None
         if path is None or not path.exists(): raise FileNotFoundError(f"no best checkpoint in {self.out_dir}: fit with out_dir and a validation set first")
         model, _ = load_checkpoint(path, self.unwrapped)
