@@ -1,0 +1,116 @@
+"""HAPT teacher benchmark: train the acc + gyro teacher for several seeds and report test accuracy.
+
+The teacher is mmdistill's main-job teacher: one `SensorEncoder` per modality, `CrossAttentionFusion`,
+SupCon + cross-entropy, `ClassBalancedBatchSampler` batches, trained with `Trainer`. Every choice is made
+on the validation subjects: the epoch (best validation accuracy of the classifier head, on the EMA
+weights). The nine test subjects are used once, at the end, for the reported figures:
+
+- classifier head accuracy on the test subjects;
+- k-NN accuracy (k=5, cosine) of test embeddings against the training embeddings;
+- few-shot accuracy (5-way 1-shot and 5-way 5-shot, 15 queries, 400 episodes) on test embeddings.
+
+    python benchmarks/hapt_teacher.py --seeds 0 1 2 --out runs/hapt_teacher
+
+writes `results.json` and `results.md` in `--out` and prints the table.
+"""
+import argparse, json, os, platform, time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mmdistill.core import seed_everything
+from mmdistill.datasets import load_hapt
+from mmdistill.encoders import SensorEncoder
+from mmdistill.evaluate import classification_metrics, extract_embeddings, fewshot_evaluate, knn_evaluate, save_json
+from mmdistill.fusion import CrossAttentionFusion
+from mmdistill.losses import SupConCELoss
+from mmdistill.models import MultimodalModel
+from mmdistill.train import SensorAugment, Trainer
+
+RECIPE = dict(dim=64, patch_size=8, depth=2, num_heads=4, dropout=0.2, fusion_tokens=4, fusion_heads=8,
+              epochs=20, lr=1e-3, weight_decay=0.1, warmup=0.05, grad_clip=1.0, temperature=0.1, ce_weight=1.0,
+              classes_per_batch=6, samples_per_class=16, class_choice="uniform", ema=0.99,
+              shift=8, scale=0.1, jitter=0.05)
+
+
+def hapt_teacher(dim, patch_size, depth, num_heads, dropout, fusion_tokens, fusion_heads, **_):
+    "The acc + gyro teacher of the main job."
+    enc = {m: SensorEncoder(3, dim=dim, patch_size=patch_size, depth=depth, num_heads=num_heads, dropout=dropout)
+           for m in ("acc", "gyro")}
+    fusion = CrossAttentionFusion({m: dim for m in enc}, dim=dim, num_tokens=fusion_tokens, num_heads=fusion_heads, dropout=dropout)
+    return MultimodalModel(enc, fusion, num_classes=12)
+
+
+def run_seed(seed, out, recipe, data):
+    seed_everything(seed)
+    r = recipe
+    model = hapt_teacher(**r)
+    t0 = time.time()
+    trainer = Trainer(model, data["train"], SupConCELoss(r["temperature"], ce_weight=r["ce_weight"]), data["val"],
+                      epochs=r["epochs"], lr=r["lr"], weight_decay=r["weight_decay"], warmup=r["warmup"], grad_clip=r["grad_clip"],
+                      classes_per_batch=r["classes_per_batch"], samples_per_class=r["samples_per_class"],
+                      class_choice=r["class_choice"], ema=r["ema"], monitor="val_accuracy",
+                      batch_transform=SensorAugment(r["shift"], r["scale"], r["jitter"]),
+                      out_dir=out / f"seed{seed}", seed=seed, progress=False)
+    history = trainer.fit()
+    seconds = time.time() - t0
+    model = trainer.load_best().eval()
+    best = max(history, key=lambda h: h["val_accuracy"])
+    loader = lambda ds: Trainer._eval_loader(ds)
+    tr = extract_embeddings(model, loader(data["train"]))
+    te = extract_embeddings(model, loader(data["test"]), return_logits=True)
+    head = classification_metrics(te["labels"], te["logits"].argmax(1), num_classes=12, class_names=list(data["test"].classes))
+    knn = knn_evaluate(tr["embeddings"], tr["labels"], te["embeddings"], te["labels"], k=5, metric="cosine", num_classes=12)
+    fs1 = fewshot_evaluate(te["embeddings"], te["labels"], n_way=5, k_shot=1, n_query=15, episodes=400, seed=seed)
+    fs5 = fewshot_evaluate(te["embeddings"], te["labels"], n_way=5, k_shot=5, n_query=15, episodes=400, seed=seed)
+    return {"seed": seed, "best_epoch": best["epoch"], "val_accuracy": best["val_accuracy"],
+            "test_accuracy": head["accuracy"], "test_f1_macro": head["f1_macro"], "test_knn_accuracy": knn["accuracy"],
+            "fewshot_5way1shot": {k: fs1[k] for k in ("mean", "std", "sem", "ci95")},
+            "fewshot_5way5shot": {k: fs5[k] for k in ("mean", "std", "sem", "ci95")},
+            "confusion_matrix": head["confusion_matrix"], "train_seconds": round(seconds, 1), "epochs_run": len(history)}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--out", default="runs/hapt_teacher")
+    ap.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
+    ap.add_argument("--epochs", type=int, default=RECIPE["epochs"], help="override the recipe's epochs (for a quick check)")
+    a = ap.parse_args()
+    recipe = {**RECIPE, "epochs": a.epochs}
+    torch.set_num_threads(a.threads)
+    out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
+    data = {s: load_hapt(s) for s in ("train", "val", "test")}
+    runs = []
+    for seed in a.seeds:
+        runs.append(run_seed(seed, out, recipe, data))
+        print(json.dumps({k: v for k, v in runs[-1].items() if k != "confusion_matrix"}), flush=True)
+    agg = lambda key, sub=None: (float(np.mean([r[key] if sub is None else r[key][sub] for r in runs])),
+                                 float(np.std([r[key] if sub is None else r[key][sub] for r in runs])))
+    summary = {"test_accuracy": agg("test_accuracy"), "test_knn_accuracy": agg("test_knn_accuracy"),
+               "val_accuracy": agg("val_accuracy"), "fewshot_5way1shot": agg("fewshot_5way1shot", "mean"),
+               "fewshot_5way5shot": agg("fewshot_5way5shot", "mean"), "train_seconds": agg("train_seconds")}
+    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, {a.threads} threads"
+    result = {"recipe": recipe, "seeds": a.seeds, "runs": runs, "summary": summary, "machine": machine,
+              "date": time.strftime("%Y-%m-%d"), "command": f"python benchmarks/hapt_teacher.py --seeds {' '.join(map(str, a.seeds))}"
+               + (f" --epochs {a.epochs}" if a.epochs != RECIPE["epochs"] else "")}
+    save_json(result, out / "results.json")
+    pct = lambda m_s: f"{100 * m_s[0]:.1f} ± {100 * m_s[1]:.1f}%"
+    lines = [f"HAPT teacher, {len(runs)} seeds ({result['date']}, {machine})", "",
+             "| seed | best epoch | val acc | test acc (head) | test acc (k-NN) | 5-way 1-shot | 5-way 5-shot | train s |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in runs:
+        lines.append(f"| {r['seed']} | {r['best_epoch']} | {100*r['val_accuracy']:.1f}% | {100*r['test_accuracy']:.1f}% | "
+                     f"{100*r['test_knn_accuracy']:.1f}% | {100*r['fewshot_5way1shot']['mean']:.1f} ± {100*r['fewshot_5way1shot']['ci95']:.1f}% | "
+                     f"{100*r['fewshot_5way5shot']['mean']:.1f} ± {100*r['fewshot_5way5shot']['ci95']:.1f}% | {r['train_seconds']:.0f} |")
+    lines.append(f"| mean ± std | | {pct(summary['val_accuracy'])} | {pct(summary['test_accuracy'])} | {pct(summary['test_knn_accuracy'])} | "
+                 f"{pct(summary['fewshot_5way1shot'])} | {pct(summary['fewshot_5way5shot'])} | {summary['train_seconds'][0]:.0f} |")
+    lines += ["", "Few-shot cells of a seed: mean ± 95% interval over 400 episodes (15 queries per class).",
+              f"Command: `{result['command']}`"]
+    (out / "results.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
