@@ -17,9 +17,9 @@ $(STAMP): settings.ini setup.py
 	$(PY) -m pip install --quiet -e ".[dev]"
 	@touch $@
 
-# Until the teacher → student → INT8 pipeline lands, the demo is its first stage: load HAPT and summarise it.
+# The main job on HAPT: teacher → evaluation → acc-only student alone and distilled → INT8 ONNX and its gate.
 demo: install
-	.venv/bin/mmdistill data
+	.venv/bin/mmdistill demo --out runs/demo
 
 test: install
 	$(PY) tools/run_tests.py

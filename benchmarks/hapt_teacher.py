@@ -19,13 +19,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mmdistill.cli import hapt_teacher
 from mmdistill.core import seed_everything
 from mmdistill.datasets import load_hapt
-from mmdistill.encoders import SensorEncoder
 from mmdistill.evaluate import classification_metrics, extract_embeddings, fewshot_evaluate, knn_evaluate, save_json
-from mmdistill.fusion import CrossAttentionFusion
 from mmdistill.losses import SupConCELoss
-from mmdistill.models import MultimodalModel
 from mmdistill.train import SensorAugment, Trainer
 
 RECIPE = dict(dim=64, patch_size=8, depth=2, num_heads=4, dropout=0.2, fusion_tokens=4, fusion_heads=8,
@@ -34,18 +32,11 @@ RECIPE = dict(dim=64, patch_size=8, depth=2, num_heads=4, dropout=0.2, fusion_to
               shift=8, scale=0.1, jitter=0.05)
 
 
-def hapt_teacher(dim, patch_size, depth, num_heads, dropout, fusion_tokens, fusion_heads, **_):
-    "The acc + gyro teacher of the main job."
-    enc = {m: SensorEncoder(3, dim=dim, patch_size=patch_size, depth=depth, num_heads=num_heads, dropout=dropout)
-           for m in ("acc", "gyro")}
-    fusion = CrossAttentionFusion({m: dim for m in enc}, dim=dim, num_tokens=fusion_tokens, num_heads=fusion_heads, dropout=dropout)
-    return MultimodalModel(enc, fusion, num_classes=12)
-
-
 def run_seed(seed, out, recipe, data):
     seed_everything(seed)
     r = recipe
-    model = hapt_teacher(**r)
+    model = hapt_teacher(**{k: r[k] for k in ('dim', 'patch_size', 'depth', 'num_heads', 'dropout')},
+                         fusion_tokens=r['fusion_tokens'], fusion_heads=r['fusion_heads'])
     t0 = time.time()
     trainer = Trainer(model, data["train"], SupConCELoss(r["temperature"], ce_weight=r["ce_weight"]), data["val"],
                       epochs=r["epochs"], lr=r["lr"], weight_decay=r["weight_decay"], warmup=r["warmup"], grad_clip=r["grad_clip"],
