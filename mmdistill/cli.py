@@ -17,13 +17,13 @@ import mmdistill
 __all__ = ['DemoConfig', 'hapt_teacher', 'run_demo', 'report_markdown', 'hapt_targets', 'quantize_checkpoint', 'build_parser',
            'main']
 
-# %% ../nbs/14_cli.ipynb #ec452b0d
+# %% ../nbs/14_cli.ipynb #0d40f0f7
 @dataclass
 class DemoConfig:
     "Settings of `run_demo`, the main job on HAPT."
     seed: int = 0
-    teacher_epochs: int = 12
-    student_epochs: int = 15
+    teacher_epochs: int = 20
+    student_epochs: int = 30
     teacher_dim: int = 64
     student_channels: tuple = (16, 32, 32)
     lr: float = 1e-3
