@@ -24,9 +24,13 @@ def main():
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--out", default="runs/distill_table")
     ap.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
+    ap.add_argument("--render-only", action="store_true", help="rewrite results.md from an existing results.json")
     a = ap.parse_args()
-    torch.set_num_threads(a.threads)
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
+    if a.render_only:
+        result = json.loads((out / "results.json").read_text())
+        (out / "results.md").write_text(render(result)); print(render(result)); return
+    torch.set_num_threads(a.threads)
     reports = []
     for seed in a.seeds:
         r = run_demo(out / f"seed{seed}", DemoConfig(seed=seed))
@@ -50,16 +54,22 @@ def main():
               "accepted": [r["accepted"] for r in reports], "seconds": [r["seconds"]["total"] for r in reports],
               "config": reports[0]["config"], "machine": machine, "date": time.strftime("%Y-%m-%d"), "command": command}
     save_json(result, out / "results.json")
-    lines = [f"HAPT distillation, {len(reports)} seeds ({result['date']}, {machine})", "",
+    (out / "results.md").write_text(render(result))
+    print(render(result))
+
+
+def render(result: dict) -> str:
+    "The results as a Markdown table."
+    lines = [f"HAPT distillation, {len(result['seeds'])} seeds ({result['date']}, {result['machine']})", "",
              "| model | test accuracy (mean ± std) | parameters | file |", "|---|---|---|---|"]
-    for label, s in summary.items():
-        lines.append(f"| {label} | {100 * s['mean']:.1f} ± {100 * s['std']:.1f}% | {s['params']:,} |"
-                     .replace("| None |", "| |") + (f" {s['bytes'] / 1024:.1f} KB |" if s["bytes"] else " |"))
+    for label, s in result["summary"].items():
+        params = f"{s['params']:,}" if s["params"] else ""
+        size = f"{s['bytes'] / 1024:.1f} KB" if s["bytes"] else ""
+        lines.append(f"| {label} | {100 * s['mean']:.1f} ± {100 * s['std']:.1f}% | {params} | {size} |")
     lines += ["", f"Distilled student beats the student alone on {result['kd_beats_scratch']}; INT8 accepted (≤ 1 point below FP32) "
-              f"on {sum(result['accepted'])}/{len(reports)} seeds; {np.mean(result['seconds']):.0f} s per seed.",
-              f"Command: `{command}`"]
-    (out / "results.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+              f"on {sum(result['accepted'])}/{len(result['accepted'])} seeds; {np.mean(result['seconds']):.0f} s per seed.",
+              f"Command: `{result['command']}`"]
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
