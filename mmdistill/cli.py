@@ -95,7 +95,7 @@ def _plots(out: Path, histories: dict, cm: list, classes: list, emb: np.ndarray,
     files.append("embeddings.png")
     return files
 
-# %% ../nbs/14_cli.ipynb #7b636834
+# %% ../nbs/14_cli.ipynb #99977fd1
 def run_demo(out: str | os.PathLike = "runs/demo", config: DemoConfig | None = None, progress: bool = False) -> dict:
     "The main job on HAPT: teacher → evaluation → acc-only student (alone and distilled) → INT8 ONNX with an accuracy gate."
     from mmdistill.core import count_parameters, library_versions, seed_everything
@@ -133,31 +133,28 @@ def run_demo(out: str | os.PathLike = "runs/demo", config: DemoConfig | None = N
     knn = knn_evaluate(tr["embeddings"], tr["labels"], te["embeddings"], te["labels"], k=5, num_classes=12)
     stage("teacher_eval", t0)
 
-    def student_trainer(model, loss_or_teacher, folder):
+    def test_accuracy(model) -> float:
+        p = _test_predictions(model, data["test"])
+        return classification_metrics(p["labels"], p["logits"].argmax(1), num_classes=12)["accuracy"]
+
+    def train_student(teacher, folder):
+        "The microcontroller student trained alone (teacher None, cross-entropy) or distilled from `teacher`."
+        t0 = time.time()
+        seed_everything(cfg.seed)
+        model = mcu_student(channels=cfg.student_channels)
         common = dict(epochs=cfg.student_epochs, lr=3e-3, weight_decay=0.01, classes_per_batch=cfg.classes_per_batch,
                       samples_per_class=cfg.samples_per_class, out_dir=out / folder, seed=cfg.seed, progress=progress,
                       batch_transform=SensorAugment(8, 0.1, 0.05))
-        if loss_or_teacher is None: return Trainer(model, data["train"], torch.nn.CrossEntropyLoss(), data["val"], **common)
-        return Distiller(model, {"teacher": loss_or_teacher}, data["train"], data["val"], temperature=cfg.kd_temperature,
-                         alpha=cfg.kd_alpha, **common)
+        run = (Trainer(model, data["train"], torch.nn.CrossEntropyLoss(), data["val"], **common) if teacher is None else
+               Distiller(model, {"teacher": teacher}, data["train"], data["val"], temperature=cfg.kd_temperature,
+                         alpha=cfg.kd_alpha, **common))
+        history = run.fit()
+        best = run.load_best().eval()
+        stage(folder, t0)
+        return history, best, test_accuracy(best)
 
-    t0 = time.time()
-    seed_everything(cfg.seed)
-    scratch_run = student_trainer(mcu_student(channels=cfg.student_channels), None, "student_scratch")
-    scratch_history = scratch_run.fit()
-    scratch = scratch_run.load_best().eval()
-    scratch_acc = classification_metrics(*(lambda p: (p["labels"], p["logits"].argmax(1)))(_test_predictions(scratch, data["test"])),
-                                         num_classes=12)["accuracy"]
-    stage("student_scratch", t0)
-
-    t0 = time.time()
-    seed_everything(cfg.seed)
-    kd_run = student_trainer(mcu_student(channels=cfg.student_channels), teacher, "student_kd")
-    kd_history = kd_run.fit()
-    student = kd_run.load_best().eval()
-    kd_acc = classification_metrics(*(lambda p: (p["labels"], p["logits"].argmax(1)))(_test_predictions(student, data["test"])),
-                                    num_classes=12)["accuracy"]
-    stage("student_kd", t0)
+    scratch_history, scratch, scratch_acc = train_student(None, "student_scratch")
+    kd_history, student, kd_acc = train_student(teacher, "student_kd")
 
     t0 = time.time()
     from mmdistill.data import collate_multimodal
