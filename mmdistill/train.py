@@ -190,7 +190,7 @@ def _set_rng_state(st: dict):
     torch.set_rng_state(st["torch"]); np.random.set_state(st["numpy"]); random.setstate(st["python"])
     if "cuda" in st and torch.cuda.is_available(): torch.cuda.set_rng_state_all(list(st["cuda"]))
 
-# %% ../nbs/09_train.ipynb #fd091b0b
+# %% ../nbs/09_train.ipynb #c97da30a
 class Trainer:
     "Training loop on `accelerate` with warmup-cosine schedule, clipping, mixed precision, early stopping, checkpoints and exact resume."
     def __init__(self, model: nn.Module, train_data, loss, val_data=None, *,
@@ -424,7 +424,7 @@ class Trainer:
             self.model.train()
             t0, losses, parts = time.time(), [], {}
             bar = tqdm(total=self.steps_per_epoch, desc=f"epoch {epoch}/{self.epochs}", leave=False,
-                       disable=not (self.progress and self.accelerator.is_local_main_process))
+                       disable=None if self.progress and self.accelerator.is_local_main_process else True)  # None: off when not a terminal
             for i, batch in enumerate(self.train_loader):
                 if i >= self.steps_per_epoch: break
                 info = self._step(batch, epoch, i)
