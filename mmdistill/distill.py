@@ -17,12 +17,13 @@ from .core import CheckpointError, load_checkpoint, register_model
 from .data import collate_multimodal, to_device
 from .encoders import ConvEncoder
 from .finetune import _StateDictReader
+from .fusion import MeanPoolFusion
 from .losses import CrossModalTranslation, KDLoss
 from .models import MultimodalModel
 from .train import Trainer
 
 # %% auto #0
-__all__ = ['FeatureTap', 'freeze_teacher', 'resolve_checkpoint', 'load_teacher', 'MeanPoolFusion', 'mcu_student', 'phone_student',
+__all__ = ['FeatureTap', 'freeze_teacher', 'resolve_checkpoint', 'load_teacher', 'mcu_student', 'phone_student',
            'ensemble_logits', 'DistillationModel', 'DistillationObjective', 'Distiller', 'Unlabelled']
 
 # %% ../nbs/11_distill.ipynb #b4703496
@@ -172,39 +173,6 @@ def load_teacher(path: str | os.PathLike, model: nn.Module | None = None, strict
         _log.warning("loaded %s into %s non-strictly: missing %s, unexpected %s", path, type(model).__name__,
                      result.missing_keys, result.unexpected_keys)
     return freeze_teacher(model)
-
-# %% ../nbs/11_distill.ipynb #1ce1cc46
-@register_model
-class MeanPoolFusion(nn.Module):
-    "Mean-pooled tokens of each modality, concatenated, optionally projected by `Linear` + `ReLU` to `dim`: `(B, dim)`."
-    def __init__(self, in_dims: dict, dim: int | None = None):
-        super().__init__()
-        if not in_dims: raise ValueError("in_dims is empty: give the token width of every modality, e.g. {'acc': 32}")
-        self.modalities, self.in_dims = sorted(in_dims), dict(in_dims)
-        total = sum(self.in_dims.values())
-        if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim < 1):
-            raise ValueError(f"dim must be a positive int, or None to keep the {total} pooled channels, got {dim!r}")
-        self.proj = nn.Sequential(nn.Linear(total, dim), nn.ReLU()) if dim else None
-        self.dim = dim or total
-
-    @property
-    def out_dim(self) -> int: return self.dim
-
-    def forward(self, tokens: dict, mask: dict | None = None, return_attention: bool = False):
-        "Fuse `{modality: (B, T, D)}` into `(B, out_dim)`; a modality absent from a sample (per `mask`) counts as zeros."
-        missing = [m for m in self.modalities if m not in tokens]
-        if missing: raise KeyError(f"no tokens for modalities {missing}; this fusion module expects {self.modalities}")
-        pooled = []
-        for m in self.modalities:
-            x = tokens[m]
-            if x.ndim != 3 or x.shape[-1] != self.in_dims[m]:
-                raise ValueError(f"tokens[{m!r}] have shape {tuple(x.shape)}; expected (B, T, {self.in_dims[m]})")
-            p = x.mean(1)
-            if mask is not None and mask.get(m) is not None: p = p * mask[m].to(p.dtype)[:, None]
-            pooled.append(p)
-        features = torch.cat(pooled, dim=1) if len(pooled) > 1 else pooled[0]
-        if self.proj is not None: features = self.proj(features)
-        return (features, {}) if return_attention else features
 
 # %% ../nbs/11_distill.ipynb #df2c9323
 def mcu_student(in_channels: int = 3, num_classes: int | None = 12, modality: str = "acc",

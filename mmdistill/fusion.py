@@ -12,7 +12,7 @@ from torch import nn
 from .core import register_model
 
 # %% auto #0
-__all__ = ['CrossAttentionFusion', 'ConcatFusion']
+__all__ = ['CrossAttentionFusion', 'ConcatFusion', 'MeanPoolFusion']
 
 # %% ../nbs/05_fusion.ipynb #904e3142
 def _presence(tokens: Mapping[str, torch.Tensor], mask: Mapping[str, torch.Tensor] | None) -> dict:
@@ -126,4 +126,38 @@ class ConcatFusion(nn.Module):
             if present[m] is not None: p = p * present[m].to(p.dtype)[:, None]
             pooled.append(p)
         features = self.mlp(torch.cat(pooled, dim=1))
+        return (features, {}) if return_attention else features
+
+# %% ../nbs/05_fusion.ipynb #e9c41da8
+@register_model
+class MeanPoolFusion(nn.Module):
+    "Mean-pooled tokens of each modality, concatenated, optionally projected by `Linear` + `ReLU` to `dim`: `(B, dim)`."
+    def __init__(self, in_dims: dict, dim: int | None = None):
+        super().__init__()
+        if not in_dims: raise ValueError("in_dims is empty: give the token width of every modality, e.g. {'acc': 32}")
+        self.modalities, self.in_dims = sorted(in_dims), dict(in_dims)
+        total = sum(self.in_dims.values())
+        if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim < 1):
+            raise ValueError(f"dim must be a positive int, or None to keep the {total} pooled channels, got {dim!r}")
+        self.proj = nn.Sequential(nn.Linear(total, dim), nn.ReLU()) if dim else None
+        self.dim = dim or total
+
+    @property
+    def out_dim(self) -> int: return self.dim
+
+    def forward(self, tokens: dict, mask: dict | None = None, return_attention: bool = False):
+        "Fuse `{modality: (B, T, D)}` into `(B, out_dim)`; a modality absent from a sample (per `mask`) counts as zeros."
+        missing = [m for m in self.modalities if m not in tokens]
+        if missing: raise KeyError(f"no tokens for modalities {missing}; this fusion module expects {self.modalities}")
+        tokens = {m: tokens[m] for m in self.modalities}
+        present = _presence(tokens, mask)
+        pooled = []
+        for m in self.modalities:
+            if tokens[m].shape[-1] != self.in_dims[m]:
+                raise ValueError(f"tokens[{m!r}] have width {tokens[m].shape[-1]}, but this fusion module was built for {self.in_dims[m]}")
+            p = tokens[m].mean(1)
+            if present[m] is not None: p = p * present[m].to(p.dtype)[:, None]
+            pooled.append(p)
+        features = torch.cat(pooled, dim=1) if len(pooled) > 1 else pooled[0]
+        if self.proj is not None: features = self.proj(features)
         return (features, {}) if return_attention else features
