@@ -14,7 +14,7 @@ from .core import register_model
 # %% auto #0
 __all__ = ['CrossAttentionFusion', 'ConcatFusion', 'MeanPoolFusion']
 
-# %% ../nbs/05_fusion.ipynb #904e3142
+# %% ../nbs/05_fusion.ipynb #75318a99
 def _presence(tokens: Mapping[str, torch.Tensor], mask: Mapping[str, torch.Tensor] | None) -> dict:
     "Check the presence mask against the tokens; every sample must have at least one modality."
     names = sorted(tokens)
@@ -41,7 +41,24 @@ def _presence(tokens: Mapping[str, torch.Tensor], mask: Mapping[str, torch.Tenso
                              "drop them from the batch or provide at least one modality")
     return out
 
-# %% ../nbs/05_fusion.ipynb #7dd8695a
+def _checked_tokens(module: nn.Module, tokens: Mapping[str, torch.Tensor]) -> dict:
+    "The tokens of `module.modalities`, in sorted order, checked against the widths it was built for."
+    missing = [m for m in module.modalities if m not in tokens]
+    if missing: raise KeyError(f"no tokens for modalities {missing}; this fusion module expects {module.modalities}")
+    for m in module.modalities:
+        if tokens[m].shape[-1] != module.in_dims[m]:
+            raise ValueError(f"tokens[{m!r}] have width {tokens[m].shape[-1]}, but this fusion module was built for {module.in_dims[m]}")
+    return {m: tokens[m] for m in module.modalities}
+
+def _mean_pooled(module: nn.Module, tokens: Mapping[str, torch.Tensor], mask) -> torch.Tensor:
+    "Each modality's tokens averaged (zeros where the modality is missing), concatenated: `(B, sum of widths)`."
+    tokens = _checked_tokens(module, tokens)
+    present = _presence(tokens, mask)
+    pooled = [tokens[m].mean(1) if present[m] is None else tokens[m].mean(1) * present[m].to(tokens[m].dtype)[:, None]
+              for m in module.modalities]
+    return torch.cat(pooled, dim=1)
+
+# %% ../nbs/05_fusion.ipynb #d4b9dc62
 class _CrossAttentionBlock(nn.Module):
     "Fusion tokens attend to one modality's tokens: attention + residual + LayerNorm, then feed-forward + residual + LayerNorm."
     def __init__(self, dim: int, num_heads: int, dropout: float):
@@ -77,18 +94,13 @@ class CrossAttentionFusion(nn.Module):
 
     def forward(self, tokens: dict, mask: dict | None = None, return_attention: bool = False):
         "Fuse `{modality: (B, T, D)}` into `(B, dim)`; optionally also return `{modality: (B, heads, num_tokens, T)}` attention."
-        missing = [m for m in self.modalities if m not in tokens]
-        if missing: raise KeyError(f"no tokens for modalities {missing}; this fusion module expects {self.modalities}")
-        tokens = {m: tokens[m] for m in self.modalities}
+        tokens = _checked_tokens(self, tokens)
         present = _presence(tokens, mask)
         B = tokens[self.modalities[0]].shape[0]
         queries = self.tokens.unsqueeze(0).expand(B, -1, -1)
         parts, attention = [], {}
         for m in self.modalities:
-            x = tokens[m]
-            if x.shape[-1] != self.in_dims[m]:
-                raise ValueError(f"tokens[{m!r}] have width {x.shape[-1]}, but this fusion module was built for {self.in_dims[m]}")
-            fused, weights = self.blocks[m](queries, self.proj[m](x))
+            fused, weights = self.blocks[m](queries, self.proj[m](tokens[m]))
             if present[m] is not None:
                 keep = present[m].to(fused.dtype)
                 fused = fused * keep[:, None, None]
@@ -98,7 +110,7 @@ class CrossAttentionFusion(nn.Module):
         features = self.out(torch.cat(parts, dim=1))
         return (features, attention) if return_attention else features
 
-# %% ../nbs/05_fusion.ipynb #405d4eca
+# %% ../nbs/05_fusion.ipynb #0c985972
 @register_model
 class ConcatFusion(nn.Module):
     "Mean-pooled tokens of each modality, concatenated and projected by an MLP to `(B, dim)`."
@@ -114,21 +126,10 @@ class ConcatFusion(nn.Module):
 
     def forward(self, tokens: dict, mask: dict | None = None, return_attention: bool = False):
         "Fuse `{modality: (B, T, D)}` into `(B, dim)`."
-        missing = [m for m in self.modalities if m not in tokens]
-        if missing: raise KeyError(f"no tokens for modalities {missing}; this fusion module expects {self.modalities}")
-        tokens = {m: tokens[m] for m in self.modalities}
-        present = _presence(tokens, mask)
-        pooled = []
-        for m in self.modalities:
-            if tokens[m].shape[-1] != self.in_dims[m]:
-                raise ValueError(f"tokens[{m!r}] have width {tokens[m].shape[-1]}, but this fusion module was built for {self.in_dims[m]}")
-            p = tokens[m].mean(1)
-            if present[m] is not None: p = p * present[m].to(p.dtype)[:, None]
-            pooled.append(p)
-        features = self.mlp(torch.cat(pooled, dim=1))
+        features = self.mlp(_mean_pooled(self, tokens, mask))
         return (features, {}) if return_attention else features
 
-# %% ../nbs/05_fusion.ipynb #e9c41da8
+# %% ../nbs/05_fusion.ipynb #34242bd2
 @register_model
 class MeanPoolFusion(nn.Module):
     "Mean-pooled tokens of each modality, concatenated, optionally projected by `Linear` + `ReLU` to `dim`: `(B, dim)`."
@@ -147,17 +148,6 @@ class MeanPoolFusion(nn.Module):
 
     def forward(self, tokens: dict, mask: dict | None = None, return_attention: bool = False):
         "Fuse `{modality: (B, T, D)}` into `(B, out_dim)`; a modality absent from a sample (per `mask`) counts as zeros."
-        missing = [m for m in self.modalities if m not in tokens]
-        if missing: raise KeyError(f"no tokens for modalities {missing}; this fusion module expects {self.modalities}")
-        tokens = {m: tokens[m] for m in self.modalities}
-        present = _presence(tokens, mask)
-        pooled = []
-        for m in self.modalities:
-            if tokens[m].shape[-1] != self.in_dims[m]:
-                raise ValueError(f"tokens[{m!r}] have width {tokens[m].shape[-1]}, but this fusion module was built for {self.in_dims[m]}")
-            p = tokens[m].mean(1)
-            if present[m] is not None: p = p * present[m].to(p.dtype)[:, None]
-            pooled.append(p)
-        features = torch.cat(pooled, dim=1) if len(pooled) > 1 else pooled[0]
+        features = _mean_pooled(self, tokens, mask)
         if self.proj is not None: features = self.proj(features)
         return (features, {}) if return_attention else features
