@@ -14,37 +14,23 @@ weights). The nine test subjects are used once, at the end, for the reported fig
 writes `results.json` and `results.md` in `--out` and prints the table.
 """
 import argparse, json, os, platform, time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from mmdistill.cli import hapt_teacher
-from mmdistill.core import seed_everything
+from mmdistill.cli import DemoConfig, fit_hapt_teacher
 from mmdistill.datasets import load_hapt
 from mmdistill.evaluate import classification_metrics, extract_embeddings, fewshot_evaluate, knn_evaluate, save_json
-from mmdistill.losses import SupConCELoss
-from mmdistill.train import SensorAugment, Trainer
-
-RECIPE = dict(dim=64, patch_size=8, depth=2, num_heads=4, dropout=0.2, fusion_tokens=4, fusion_heads=8,
-              epochs=20, lr=1e-3, weight_decay=0.1, warmup=0.05, grad_clip=1.0, temperature=0.1, ce_weight=1.0,
-              classes_per_batch=6, samples_per_class=16, class_choice="uniform", ema=0.99,
-              shift=8, scale=0.1, jitter=0.05)
+from mmdistill.train import Trainer
 
 
-def run_seed(seed, out, recipe, data):
-    seed_everything(seed)
-    r = recipe
-    model = hapt_teacher(**{k: r[k] for k in ('dim', 'patch_size', 'depth', 'num_heads', 'dropout')},
-                         fusion_tokens=r['fusion_tokens'], fusion_heads=r['fusion_heads'])
+def run_seed(seed, out, epochs, data):
+    cfg = DemoConfig(seed=seed, teacher_epochs=epochs)
     t0 = time.time()
-    trainer = Trainer(model, data["train"], SupConCELoss(r["temperature"], ce_weight=r["ce_weight"]), data["val"],
-                      epochs=r["epochs"], lr=r["lr"], weight_decay=r["weight_decay"], warmup=r["warmup"], grad_clip=r["grad_clip"],
-                      classes_per_batch=r["classes_per_batch"], samples_per_class=r["samples_per_class"],
-                      class_choice=r["class_choice"], ema=r["ema"], monitor="val_accuracy",
-                      batch_transform=SensorAugment(r["shift"], r["scale"], r["jitter"]),
-                      out_dir=out / f"seed{seed}", seed=seed, progress=False)
-    history = trainer.fit()
+    trainer = fit_hapt_teacher(data, out / f"seed{seed}", cfg)
+    history = trainer.history
     seconds = time.time() - t0
     model = trainer.load_best().eval()
     best = max(history, key=lambda h: h["val_accuracy"])
@@ -67,15 +53,14 @@ def main():
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--out", default="runs/hapt_teacher")
     ap.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
-    ap.add_argument("--epochs", type=int, default=RECIPE["epochs"], help="override the recipe's epochs (for a quick check)")
+    ap.add_argument("--epochs", type=int, default=DemoConfig.teacher_epochs, help="override the recipe's epochs (for a quick check)")
     a = ap.parse_args()
-    recipe = {**RECIPE, "epochs": a.epochs}
     torch.set_num_threads(a.threads)
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
     data = {s: load_hapt(s) for s in ("train", "val", "test")}
     runs = []
     for seed in a.seeds:
-        runs.append(run_seed(seed, out, recipe, data))
+        runs.append(run_seed(seed, out, a.epochs, data))
         print(json.dumps({k: v for k, v in runs[-1].items() if k != "confusion_matrix"}), flush=True)
     agg = lambda key, sub=None: (float(np.mean([r[key] if sub is None else r[key][sub] for r in runs])),
                                  float(np.std([r[key] if sub is None else r[key][sub] for r in runs])))
@@ -83,9 +68,9 @@ def main():
                "val_accuracy": agg("val_accuracy"), "fewshot_5way1shot": agg("fewshot_5way1shot", "mean"),
                "fewshot_5way5shot": agg("fewshot_5way5shot", "mean"), "train_seconds": agg("train_seconds")}
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, {a.threads} threads"
-    result = {"recipe": recipe, "seeds": a.seeds, "runs": runs, "summary": summary, "machine": machine,
+    result = {"recipe": {k: v for k, v in asdict(DemoConfig(teacher_epochs=a.epochs)).items() if not k.startswith("student")}, "seeds": a.seeds, "runs": runs, "summary": summary, "machine": machine,
               "date": time.strftime("%Y-%m-%d"), "command": f"python benchmarks/hapt_teacher.py --seeds {' '.join(map(str, a.seeds))}"
-               + (f" --epochs {a.epochs}" if a.epochs != RECIPE["epochs"] else "")}
+               + (f" --epochs {a.epochs}" if a.epochs != DemoConfig.teacher_epochs else "")}
     save_json(result, out / "results.json")
     pct = lambda m_s: f"{100 * m_s[0]:.1f} ± {100 * m_s[1]:.1f}%"
     lines = [f"HAPT teacher, {len(runs)} seeds ({result['date']}, {machine})", "",

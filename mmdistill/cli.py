@@ -14,8 +14,8 @@ import torch
 import mmdistill
 
 # %% auto #0
-__all__ = ['DemoConfig', 'hapt_teacher', 'run_demo', 'report_markdown', 'hapt_targets', 'quantize_checkpoint', 'build_parser',
-           'main']
+__all__ = ['DemoConfig', 'hapt_teacher', 'fit_hapt_teacher', 'run_demo', 'report_markdown', 'hapt_targets', 'quantize_checkpoint',
+           'build_parser', 'main']
 
 # %% ../nbs/14_cli.ipynb #0d40f0f7
 @dataclass
@@ -50,6 +50,21 @@ def hapt_teacher(dim: int = 64, patch_size: int = 8, depth: int = 2, num_heads: 
            for m in ("acc", "gyro")}
     fusion = CrossAttentionFusion({m: dim for m in enc}, dim=dim, num_tokens=fusion_tokens, num_heads=fusion_heads, dropout=dropout)
     return MultimodalModel(enc, fusion, num_classes=num_classes)
+
+# %% ../nbs/14_cli.ipynb #f15a4659
+def fit_hapt_teacher(data: dict, out_dir, cfg: DemoConfig | None = None, progress: bool = False):
+    "Train `hapt_teacher` on `data['train']`, selecting on `data['val']`; returns the fitted `Trainer` (`load_best()` gives the model)."
+    from mmdistill.core import seed_everything
+    from mmdistill.losses import SupConCELoss
+    from mmdistill.train import SensorAugment, Trainer
+    cfg = cfg or DemoConfig()
+    seed_everything(cfg.seed)
+    trainer = Trainer(hapt_teacher(dim=cfg.teacher_dim), data["train"], SupConCELoss(cfg.temperature), data["val"],
+                      epochs=cfg.teacher_epochs, lr=cfg.lr, weight_decay=0.1, classes_per_batch=cfg.classes_per_batch,
+                      samples_per_class=cfg.samples_per_class, ema=0.99, batch_transform=SensorAugment(8, 0.1, 0.05),
+                      out_dir=out_dir, seed=cfg.seed, progress=progress)
+    trainer.fit()
+    return trainer
 
 # %% ../nbs/14_cli.ipynb #f9893c4c
 _log = logging.getLogger("mmdistill.cli")
@@ -95,14 +110,13 @@ def _plots(out: Path, histories: dict, cm: list, classes: list, emb: np.ndarray,
     files.append("embeddings.png")
     return files
 
-# %% ../nbs/14_cli.ipynb #99977fd1
+# %% ../nbs/14_cli.ipynb #724ee52e
 def run_demo(out: str | os.PathLike = "runs/demo", config: DemoConfig | None = None, progress: bool = False) -> dict:
     "The main job on HAPT: teacher → evaluation → acc-only student (alone and distilled) → INT8 ONNX with an accuracy gate."
     from mmdistill.core import count_parameters, library_versions, seed_everything
     from mmdistill.datasets import load_hapt
     from mmdistill.distill import Distiller, mcu_student
     from mmdistill.evaluate import classification_metrics, knn_evaluate, save_json, extract_embeddings
-    from mmdistill.losses import SupConCELoss
     from mmdistill.quantize import benchmark_onnx, export_c_header, export_onnx, mcu_summary, quantize_onnx, verify_quantization
     from mmdistill.train import SensorAugment, Trainer
     cfg = config or DemoConfig()
@@ -116,13 +130,8 @@ def run_demo(out: str | os.PathLike = "runs/demo", config: DemoConfig | None = N
     stage("data", t0)
 
     t0 = time.time()
-    seed_everything(cfg.seed)
-    teacher = hapt_teacher(dim=cfg.teacher_dim)
-    teacher_trainer = Trainer(teacher, data["train"], SupConCELoss(cfg.temperature), data["val"], epochs=cfg.teacher_epochs,
-                              lr=cfg.lr, weight_decay=0.1, classes_per_batch=cfg.classes_per_batch,
-                              samples_per_class=cfg.samples_per_class, ema=0.99, batch_transform=SensorAugment(8, 0.1, 0.05),
-                              out_dir=out / "teacher", seed=cfg.seed, progress=progress)
-    teacher_history = teacher_trainer.fit()
+    teacher_trainer = fit_hapt_teacher(data, out / "teacher", cfg, progress)
+    teacher_history = teacher_trainer.history
     teacher = teacher_trainer.load_best().eval()
     stage("teacher", t0)
 
