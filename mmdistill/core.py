@@ -308,8 +308,9 @@ def _load_legacy(path: Path, map_location) -> tuple[dict, dict]:
 
 # %% ../nbs/00_core.ipynb #0dac5ab1
 def load_checkpoint(path: str | os.PathLike, model: nn.Module | None = None, optimizer=None, scheduler=None,
-                    strict: bool = True, map_location: str | torch.device = "cpu"):
+                    strict: bool = True, map_location: str | torch.device = "cpu", build: bool = True):
     "Read a checkpoint without unpickling code: `(model or state dict, metadata)`; optionally restore optimizer / scheduler."
+    if not build and model is not None: raise ValueError("build=False returns the state dict only: pass no model with it")
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint at {path}: check the path, or train a model first and save it with save_checkpoint")
@@ -338,7 +339,7 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module | None = None, opt
             continue
         meta[name] = _decode(header[name], tensors)
         if obj is not None: obj.load_state_dict(meta[name])
-    if model is None and header.get("model_class") is not None:
+    if build and model is None and header.get("model_class") is not None:
         model = build_model({"class": header["model_class"], "module": header.get("model_module"), "config": header["model_config"]})
     if model is None: return state, meta
     return _load_into(model, state, strict, path), meta

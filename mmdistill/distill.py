@@ -16,7 +16,6 @@ from torch.utils.data import DataLoader, Dataset
 from .core import CheckpointError, load_checkpoint, register_model
 from .data import collate_multimodal, to_device
 from .encoders import ConvEncoder
-from .finetune import _StateDictReader
 from .fusion import MeanPoolFusion
 from .losses import CrossModalTranslation, KDLoss
 from .models import MultimodalModel
@@ -162,8 +161,8 @@ def load_teacher(path: str | os.PathLike, model: nn.Module | None = None, strict
                                   "class); build the teacher as it was trained and pass it: load_teacher(path, model=...)")
         return freeze_teacher(model)
     if not isinstance(model, nn.Module): raise TypeError(f"model must be an nn.Module to load into, got {type(model).__name__}")
-    reader, _ = load_checkpoint(path, _StateDictReader(), map_location=map_location)
-    state = _fit_positions(reader.state, model, path)
+    state, _ = load_checkpoint(path, map_location=map_location, build=False)
+    state = _fit_positions(state, model, path)
     try: result = model.load_state_dict(state, strict=strict)
     except RuntimeError as e:
         raise CheckpointError(f"{path} does not fit {type(model).__name__}: {e}. Build the model with the checkpoint's "

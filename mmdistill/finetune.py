@@ -5,7 +5,6 @@
 # %% ../nbs/10_finetune.ipynb #a1a477f8
 from __future__ import annotations
 import logging, os
-from types import SimpleNamespace
 from typing import Sequence
 
 import numpy as np
@@ -256,12 +255,6 @@ class BinaryROCAUC(Callback):
             metrics["val_roc_auc"] = float("nan")
 
 # %% ../nbs/10_finetune.ipynb #1eb0b7c3
-class _StateDictReader(nn.Module):
-    "Stand-in model for `load_checkpoint` that keeps the state dict it is given, so the saved model is never rebuilt."
-    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
-        self.state = dict(state_dict)
-        return SimpleNamespace(missing_keys=[], unexpected_keys=[])
-
 def _show(keys: list, n: int = 8) -> str:
     return str(keys[:n])[:-1] + f", … {len(keys) - n} more]" if len(keys) > n else str(keys)
 
@@ -300,9 +293,9 @@ def load_pretrained_encoder(module: nn.Module, path: str | os.PathLike, prefix: 
     "Load pretrained weights from the checkpoint at `path` into `module`, non-strictly: `(missing, unexpected)` keys."
     if not isinstance(module, nn.Module):
         raise TypeError(f"module must be the nn.Module to load into (e.g. model.encoder), got {type(module).__name__}")
-    reader, _ = load_checkpoint(path, _StateDictReader())
+    state, _ = load_checkpoint(path, build=False)
     target, owner = module.state_dict(), type(module).__name__
-    picked, p = _select_keys(reader.state, target, prefix, path, owner)
+    picked, p = _select_keys(state, target, prefix, path, owner)
     bad = [f"{k}: checkpoint {tuple(v.shape)} vs {owner} {tuple(target[k].shape)}"
            for k, v in picked.items() if k in target and v.shape != target[k].shape]
     if bad:
