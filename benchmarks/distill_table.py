@@ -6,10 +6,11 @@ then the distilled student exported to ONNX and quantized to INT8. Accuracies ar
 every choice is made on the validation subjects.
 
     python benchmarks/distill_table.py --seeds 0 1 2 --out runs/distill_table
+    python benchmarks/distill_table.py --quick     # one seed, two epochs per model: a smoke test, not a result
 
-writes `results.json` and `results.md` in `--out` and prints the table.
+writes `results.json` and `results.md` in `--out`, its section of `benchmarks/results.md`, and prints the table.
 """
-import argparse, json, os, platform, time
+import argparse, json, os, sys, time
 from pathlib import Path
 
 import numpy as np
@@ -18,22 +19,32 @@ import torch
 from mmdistill.cli import DemoConfig, run_demo
 from mmdistill.evaluate import save_json
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _results  # noqa: E402
+
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--out", default="runs/distill_table")
     ap.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
+    ap.add_argument("--quick", action="store_true", help="seed 0 only, two epochs per model: checks that the script works")
+    ap.add_argument("--results", default=None, help="results file (default benchmarks/results.md)")
     ap.add_argument("--render-only", action="store_true", help="rewrite results.md from an existing results.json")
     a = ap.parse_args()
+    if a.quick and a.seeds == ap.get_default("seeds"): a.seeds = [0]
+    if a.quick and a.out == ap.get_default("out"): a.out = "runs/distill_table_quick"  # keep a real run's results.json
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
     if a.render_only:
         result = json.loads((out / "results.json").read_text())
-        (out / "results.md").write_text(render(result)); print(render(result)); return
+        (out / "results.md").write_text(render(result)); print(render(result))
+        _results.write_section("distill", render(result, section=True), a.results)
+        return
     torch.set_num_threads(a.threads)
+    load = _results.load_busy()
     reports = []
     for seed in a.seeds:
-        r = run_demo(out / f"seed{seed}", DemoConfig(seed=seed))
+        r = run_demo(out / f"seed{seed}", DemoConfig(seed=seed, quick=a.quick))
         reports.append(r)
         print(json.dumps({"seed": seed, **{k: r[k]["accuracy"] for k in ("teacher", "student_scratch", "student_kd", "fp32", "int8")}}), flush=True)
     rows = [("teacher (acc + gyro), head", "teacher", "accuracy", "params", None),
@@ -48,27 +59,40 @@ def main():
         summary[label] = {"mean": float(v.mean()), "std": float(v.std()), "values": v.tolist(),
                           "params": reports[0][part][pkey] if pkey else None, "bytes": reports[0][part][skey] if skey else None}
     kd_wins = sum(r["student_kd"]["accuracy"] > r["student_scratch"]["accuracy"] for r in reports)
-    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, {a.threads} threads"
-    command = f"python benchmarks/distill_table.py --seeds {' '.join(map(str, a.seeds))}"
+    machine = f"{_results.machine(a.threads, ('torch', 'onnxruntime'))}; {load}"
+    command = (f"python benchmarks/distill_table.py --seeds {' '.join(map(str, a.seeds))}" + (" --quick" if a.quick else "")
+               + (f" --threads {a.threads}" if a.threads != ap.get_default("threads") else ""))
     result = {"seeds": a.seeds, "summary": summary, "kd_beats_scratch": f"{kd_wins}/{len(reports)} seeds",
               "accepted": [r["accepted"] for r in reports], "seconds": [r["seconds"]["total"] for r in reports],
-              "config": reports[0]["config"], "machine": machine, "date": time.strftime("%Y-%m-%d"), "command": command}
+              "config": reports[0]["config"], "machine": machine, "date": time.strftime("%Y-%m-%d"), "command": command,
+              "quick": a.quick}
     save_json(result, out / "results.json")
     (out / "results.md").write_text(render(result))
+    _results.write_section("distill", render(result, section=True), a.results)
     print(render(result))
 
 
-def render(result: dict) -> str:
-    "The results as a Markdown table."
-    lines = [f"HAPT distillation, {len(result['seeds'])} seeds ({result['date']}, {result['machine']})", "",
-             "| model | test accuracy (mean ± std) | parameters | file |", "|---|---|---|---|"]
+def render(result: dict, section: bool = False) -> str:
+    "The results as a Markdown table; `section` adds the title and a command column for `benchmarks/results.md`."
+    quick = " — **quick run: a smoke test, not a result**" if result.get("quick") else ""
+    head = ([f"## 4. Distillation table: HAPT test subjects, {len(result['seeds'])} seed{'s' if len(result['seeds']) > 1 else ''}{quick}", "",
+             f"{result['date']}; {result['machine']}.", ""] if section else
+            [f"HAPT distillation, {len(result['seeds'])} seeds ({result['date']}, {result['machine']})", ""])
+    cmd = f" `{result['command']}` |" if section else ""
+    lines = head + ["| model | test accuracy (mean ± std) | parameters | file |" + (" command |" if section else ""),
+                    "|---|---|---|---|" + ("---|" if section else "")]
     for label, s in result["summary"].items():
         params = f"{s['params']:,}" if s["params"] else ""
         size = f"{s['bytes'] / 1024:.1f} KB" if s["bytes"] else ""
-        lines.append(f"| {label} | {100 * s['mean']:.1f} ± {100 * s['std']:.1f}% | {params} | {size} |")
+        lines.append(f"| {label} | {100 * s['mean']:.1f} ± {100 * s['std']:.1f}% | {params} | {size} |{cmd}")
     lines += ["", f"Distilled student beats the student alone on {result['kd_beats_scratch']}; INT8 accepted (≤ 1 point below FP32) "
-              f"on {sum(result['accepted'])}/{len(result['accepted'])} seeds; {np.mean(result['seconds']):.0f} s per seed.",
-              f"Command: `{result['command']}`"]
+              f"on {sum(result['accepted'])}/{len(result['accepted'])} seeds; {np.mean(result['seconds']):.0f} s per seed."]
+    if section:
+        lines += ["", "Each seed runs the main job (`mmdistill.cli.run_demo`, as `mmdistill demo`): the acc + gyro teacher, the "
+                  "conv-only microcontroller student trained alone and distilled from it, and the distilled student exported "
+                  "to ONNX and quantized to INT8. Accuracy on the nine test subjects; every choice made on the validation "
+                  "subjects. Parameters: PyTorch model; file: .onnx bytes. Every row comes from the one command below."]
+    lines += [f"Command: `{result['command']}`" if not section else f"\nCommand: `{result['command']}`"]
     return "\n".join(lines) + "\n"
 
 

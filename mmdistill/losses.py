@@ -43,53 +43,54 @@ def _float32_at_least(x: torch.Tensor) -> torch.Tensor:
 
 # %% ../nbs/07_losses.ipynb #0c6a649b
 class _SupConFunction(torch.autograd.Function):
-    "SupCon loss of views `z` (N, D) in classes `codes` (N,) with `counts` views per class; closed-form backward."
+    "SupCon loss of features `x` (N, D), L2-normalised inside, in classes `codes` (N,) with `counts` views per class; closed-form backward."
 
     @staticmethod
-    def forward(ctx, z, codes, counts, temperature: float, n_valid: int):
+    def forward(ctx, x, codes, counts, temperature: float, n_valid: int):
         ctx.temperature, ctx.n_valid = temperature, n_valid
         if n_valid == 0:
-            ctx.save_for_backward(z)
-            return z.new_zeros(())
-        with torch.autocast(z.device.type, enabled=False):
+            ctx.save_for_backward(x)
+            return x.new_zeros(())
+        with torch.autocast(x.device.type, enabled=False):
+            norm = torch.linalg.vector_norm(x, dim=1, keepdim=True).clamp_min_(1e-12)  # F.normalize, gradient by hand
+            z = x / norm
             pos_count = (counts[codes] - 1).to(z.dtype)
+            valid = pos_count > 0
             class_sums = z.new_zeros(counts.numel(), z.shape[1]).index_add_(0, codes, z)
-            s = (z / temperature) @ z.T
+            pos_sums = class_sums[codes] - z  # sum of each anchor's positives
+            s = torch.mm(z, z.T).mul_(1 / temperature)
             s.fill_diagonal_(-math.inf)
-            row_max = s.amax(1)
-            row_max = torch.where(torch.isfinite(row_max), row_max, torch.zeros_like(row_max))
-            lse = s.sub_(row_max[:, None]).exp_().sum(1).log_().add_(row_max)
-            del s
-            pos_mean = ((z * class_sums[codes]).sum(1) - (z * z).sum(1)) / (temperature * pos_count.clamp_min(1))
-            loss = torch.where(pos_count > 0, lse - pos_mean, torch.zeros_like(lse)).sum() / n_valid
-        ctx.save_for_backward(z, codes, counts, torch.where(torch.isfinite(lse), lse, torch.zeros_like(lse)))
+            row_max = s.amax(1).nan_to_num_(neginf=0.0)
+            s.sub_(row_max[:, None]).exp_()
+            denom = s.sum(1)
+            lse = denom.log() + row_max
+            pos_mean = (z * pos_sums).sum(1) / (temperature * pos_count.clamp_min(1))
+            loss = torch.where(valid, lse - pos_mean, torch.zeros_like(lse)).sum() / n_valid
+            if ctx.needs_input_grad[0]:
+                # G = diag(w) softmax, w_i = 1 / n_valid for anchors with a positive, 0 otherwise: in place, no new N×N
+                w = torch.where(valid, 1 / (n_valid * denom), torch.zeros_like(denom))
+                s.mul_(w[:, None])
+                ctx.save_for_backward(z, norm, codes, counts, s, pos_sums)
+            else: ctx.save_for_backward(x)
         return loss
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad):
         if ctx.n_valid == 0: return torch.zeros_like(ctx.saved_tensors[0]), None, None, None, None
-        z, codes, counts, lse = ctx.saved_tensors
+        z, norm, codes, counts, g, pos_sums = ctx.saved_tensors
         t, n_valid = ctx.temperature, ctx.n_valid
         with torch.autocast(z.device.type, enabled=False):
             pos_count = (counts[codes] - 1).to(z.dtype)
-            valid = pos_count > 0
-            # softmax part: rows scaled by 1/n_valid through the shift, rows without a positive shifted to zero
-            shift = torch.where(valid, lse + math.log(n_valid), torch.full_like(lse, math.inf))
-            a = (z / t) @ z.T
-            a.fill_diagonal_(-math.inf)
-            a.sub_(shift[:, None]).exp_()
-            dz = a @ z
-            dz.addmm_(a.T, z)
-            del a
-            # positive part, from class sums: (M Z)_i = C[y_i] - z_i, and likewise for M^T weighted by u
-            u = torch.where(valid, 1 / (n_valid * pos_count.clamp_min(1)), torch.zeros_like(pos_count))
-            uz = u[:, None] * z
-            class_sums = z.new_zeros(counts.numel(), z.shape[1]).index_add_(0, codes, z)
-            class_usums = z.new_zeros(counts.numel(), z.shape[1]).index_add_(0, codes, uz)
-            dz -= u[:, None] * (class_sums[codes] - z) + (class_usums[codes] - uz)
+            u = torch.where(pos_count > 0, 1 / (n_valid * pos_count.clamp_min(1)), torch.zeros_like(pos_count))[:, None]
+            # positive part first, from class sums: -(u_i (C[y_i] - z_i) + (U[y_i] - u_i z_i)), U the class sums of u z
+            uz = u * z
+            dz = z.new_zeros(counts.numel(), z.shape[1]).index_add_(0, codes, uz)[codes].sub_(uz).addcmul_(u, pos_sums).neg_()
+            del uz
+            dz.addmm_(g, z).addmm_(g.T, z)  # softmax part: (G + Gᵀ) z without forming G + Gᵀ (a strided N×N add is slow)
             dz.mul_(grad / t)
-        return dz, None, None, None, None
+            dx = dz.addcmul_(z, torch.linalg.vecdot(z, dz)[:, None], value=-1).div_(norm)  # through the normalisation
+        return dx, None, None, None, None
 
 # %% ../nbs/07_losses.ipynb #6a70e044
 class DegenerateBatchWarning(UserWarning):
@@ -186,8 +187,7 @@ class SupConLoss(nn.Module):
                            "negative_pairs": n * (n - 1) - pos_pairs}
         if pos_pairs == 0 or self.last_stats["negative_pairs"] == 0:
             warnings.warn(_degenerate_message(owner, self.last_stats), DegenerateBatchWarning)
-        z = F.normalize(feats.reshape(n, D), dim=1)
-        return _SupConFunction.apply(z, codes, counts, self.temperature, with_pos)
+        return _SupConFunction.apply(feats.reshape(n, D), codes, counts, self.temperature, with_pos)
 
 # %% ../nbs/07_losses.ipynb #7f977665
 class SupConCELoss(nn.Module):

@@ -22,9 +22,16 @@ def _members_by_class(labels) -> tuple[np.ndarray, list[np.ndarray]]:
     if labels.size == 0: raise ValueError("labels is empty; pass one integer class label per sample.")
     if labels.dtype.kind not in "iu":
         raise ValueError(f"labels must be integers, got dtype {labels.dtype}; map each class to an integer id first.")
-    classes, codes = np.unique(labels, return_inverse=True)
-    order = np.argsort(codes, kind="stable")
-    return classes, np.split(order, np.cumsum(np.bincount(codes))[:-1])
+    lo, hi = int(labels.min()), int(labels.max())
+    if hi - lo >= 1 << 16:  # a wide label range: sort the class codes instead
+        classes, codes = np.unique(labels, return_inverse=True)
+        order = np.argsort(codes, kind="stable")
+        return classes, np.split(order, np.cumsum(np.bincount(codes))[:-1])
+    keys = (labels - lo).astype(np.uint16)  # any realistic class count: a stable sort of 16-bit keys is a radix sort
+    counts = np.bincount(keys)
+    order = np.argsort(keys, kind="stable")
+    present = np.flatnonzero(counts)
+    return (present + lo).astype(labels.dtype), np.split(order, np.cumsum(counts[present])[:-1])
 
 # %% ../nbs/03_samplers.ipynb #d41a7216
 def _draw_classes(rng:np.random.Generator, rows:int, k:int, sizes:np.ndarray, class_choice:str="uniform",
