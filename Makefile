@@ -4,7 +4,7 @@ PY := .venv/bin/python
 STAMP := .venv/.mmdistill-installed
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: install demo test test-slow export clean-nbs
+.PHONY: install demo bench test test-slow test-browser screenshots chromium export clean-nbs
 
 install: $(STAMP)
 
@@ -21,11 +21,39 @@ $(STAMP): settings.ini setup.py
 demo: install
 	.venv/bin/mmdistill demo --out runs/demo
 
+# Benchmarks against pytorch-metric-learning and the paper's formula, the students' inference, the distillation table and
+# the demo's stage times; they regenerate benchmarks/results.md (about 15 minutes on 2 quiet cores).
+BENCH_STAMP := .venv/.mmdistill-bench-installed
+BENCH_THREADS ?= 2
+
+$(BENCH_STAMP): $(STAMP) settings.ini setup.py
+	$(PY) -m pip install --quiet -e ".[bench]"
+	@touch $@
+
+bench: install $(BENCH_STAMP)
+	$(PY) benchmarks/supcon.py --threads $(BENCH_THREADS)
+	$(PY) benchmarks/sampler.py
+	$(PY) benchmarks/inference.py
+	$(PY) benchmarks/distill_table.py --threads $(BENCH_THREADS)
+	$(PY) benchmarks/end_to_end.py --threads $(BENCH_THREADS)
+
 test: install
 	$(PY) tools/run_tests.py
 
 test-slow: install
 	$(PY) tools/run_tests.py --slow --no-sync-check
+
+# The explorers in a real browser: JupyterLab + headless Chromium driven by Playwright (tests/browser/run_browser.py).
+# Playwright uses Debian's chromium (installed here when missing; we run as root) and never downloads a browser.
+test-browser: install chromium
+	OMP_NUM_THREADS=1 $(PY) tests/browser/run_browser.py
+
+# The README's screenshots of the explorers (docs/img/), taken by the browser test.
+screenshots: install chromium
+	OMP_NUM_THREADS=1 $(PY) tests/browser/run_browser.py --screenshots docs/img
+
+chromium:
+	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 # Developer helpers: regenerate the package from the notebooks and clean the notebooks.
 export: install
