@@ -15,8 +15,8 @@ from torch import nn
 from .core import register_model
 
 # %% auto #0
-__all__ = ['Encoder', 'SensorEncoder', 'ConvEncoder', 'tiny_config', 'PretrainedEncoder', 'ImageEncoder', 'AudioEncoder',
-           'VideoEncoder']
+__all__ = ['Encoder', 'mu_law', 'SensorEncoder', 'ConvEncoder', 'tiny_config', 'PretrainedEncoder', 'ImageEncoder',
+           'AudioEncoder', 'VideoEncoder']
 
 # %% ../nbs/04_encoders.ipynb #df8638d4
 class Encoder(nn.Module):
@@ -78,18 +78,25 @@ def _check_positive(**values) -> None:
             raise ValueError(f"{name} must be a positive integer, got {v!r}")
 
 # %% ../nbs/04_encoders.ipynb #cb8ad1ba
+def mu_law(x: torch.Tensor, mu: float = 255.0) -> torch.Tensor:
+    "μ-law companding, `sign(x) log(1 + μ|x|) / log(1 + μ)`: small amplitudes spread out, large ones compressed."
+    return x.sign() * torch.log1p(mu * x.abs()) / math.log1p(mu)
+
 @register_model
 class SensorEncoder(Encoder):
     "Transformer over patches of a time series `(B, T, C)`, trained from scratch: tokens `(B, ceil(T / patch_size), dim)`."
     def __init__(self, in_channels: int, dim: int = 64, patch_size: int = 8, depth: int = 2, num_heads: int = 4,
-                 mlp_ratio: float = 2.0, dropout: float = 0.1, seq_len: int = 128):
+                 mlp_ratio: float = 2.0, dropout: float = 0.1, seq_len: int = 128, companding: float = 0.0):
         super().__init__()
         _check_positive(in_channels=in_channels, dim=dim, patch_size=patch_size, depth=depth, num_heads=num_heads, seq_len=seq_len)
         if dim % num_heads:
             raise ValueError(f"dim={dim} must be divisible by num_heads={num_heads}; pick e.g. dim={num_heads * math.ceil(dim / num_heads)}")
         if not 0 <= dropout < 1: raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        if not (isinstance(companding, (int, float)) and 0 <= companding < math.inf):
+            raise ValueError(f"companding must be 0 (off) or the mu of a mu-law copy of the input, e.g. 255; got {companding!r}")
         self.in_channels, self.patch_size, self.seq_len, self.out_dim = in_channels, patch_size, seq_len, dim
-        self.patch_embed = nn.Conv1d(in_channels, dim, kernel_size=patch_size, stride=patch_size)
+        self.companding = float(companding)
+        self.patch_embed = nn.Conv1d(in_channels * (2 if companding else 1), dim, kernel_size=patch_size, stride=patch_size)
         self.pos_embed = nn.Parameter(nn.init.trunc_normal_(torch.empty(1, math.ceil(seq_len / patch_size), dim), std=0.02))
         self.dropout = nn.Dropout(dropout)
         layer = nn.TransformerEncoderLayer(dim, num_heads, max(1, round(dim * mlp_ratio)), dropout, activation="gelu",
@@ -100,6 +107,7 @@ class SensorEncoder(Encoder):
     def embed_patches(self, x: torch.Tensor) -> torch.Tensor:
         "Patch embeddings `(B, n_patches, dim)` of `x` `(B, T, C)`, before positions; the end is zero-padded to whole patches."
         x = _check_series(x, self.in_channels, type(self).__name__).to(self.patch_embed.weight.dtype)
+        if self.companding: x = torch.cat([x, mu_law(x - x.mean(1, keepdim=True), self.companding)], dim=-1)
         x = F.pad(x.transpose(1, 2), (0, -x.shape[1] % self.patch_size))
         return self.patch_embed(x).transpose(1, 2)
 
