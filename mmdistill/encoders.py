@@ -86,7 +86,8 @@ def mu_law(x: torch.Tensor, mu: float = 255.0) -> torch.Tensor:
 class SensorEncoder(Encoder):
     "Transformer over patches of a time series `(B, T, C)`, trained from scratch: tokens `(B, ceil(T / patch_size), dim)`."
     def __init__(self, in_channels: int, dim: int = 64, patch_size: int = 8, depth: int = 2, num_heads: int = 4,
-                 mlp_ratio: float = 2.0, dropout: float = 0.1, seq_len: int = 128, companding: float = 0.0):
+                 mlp_ratio: float = 2.0, dropout: float = 0.1, seq_len: int = 128, companding: float = 0.0,
+                 spectral: bool = False):
         super().__init__()
         _check_positive(in_channels=in_channels, dim=dim, patch_size=patch_size, depth=depth, num_heads=num_heads, seq_len=seq_len)
         if dim % num_heads:
@@ -97,6 +98,13 @@ class SensorEncoder(Encoder):
         self.in_channels, self.patch_size, self.seq_len, self.out_dim = in_channels, patch_size, seq_len, dim
         self.companding = float(companding)
         self.patch_embed = nn.Conv1d(in_channels * (2 if companding else 1), dim, kernel_size=patch_size, stride=patch_size)
+        self.spectral = bool(spectral)
+        if self.spectral:  # log power spectrum of a Hann-windowed frame of 2 patches around each patch, as a matrix product
+            n, k = 2 * patch_size, torch.arange(patch_size + 1, dtype=torch.float64)
+            ang = 2 * math.pi * torch.arange(n, dtype=torch.float64)[:, None] * k / n
+            win = torch.hann_window(n, periodic=False, dtype=torch.float64)[:, None]
+            self.register_buffer("dft", torch.cat([win * ang.cos(), -win * ang.sin()], 1).float(), persistent=False)
+            self.spectral_embed = nn.Linear(in_channels * (patch_size + 2), dim)
         self.pos_embed = nn.Parameter(nn.init.trunc_normal_(torch.empty(1, math.ceil(seq_len / patch_size), dim), std=0.02))
         self.dropout = nn.Dropout(dropout)
         layer = nn.TransformerEncoderLayer(dim, num_heads, max(1, round(dim * mlp_ratio)), dropout, activation="gelu",
@@ -108,8 +116,20 @@ class SensorEncoder(Encoder):
         "Patch embeddings `(B, n_patches, dim)` of `x` `(B, T, C)`, before positions; the end is zero-padded to whole patches."
         x = _check_series(x, self.in_channels, type(self).__name__).to(self.patch_embed.weight.dtype)
         if self.companding: x = torch.cat([x, mu_law(x - x.mean(1, keepdim=True), self.companding)], dim=-1)
-        x = F.pad(x.transpose(1, 2), (0, -x.shape[1] % self.patch_size))
-        return self.patch_embed(x).transpose(1, 2)
+        tokens = self.patch_embed(F.pad(x.transpose(1, 2), (0, -x.shape[1] % self.patch_size))).transpose(1, 2)
+        return tokens + self.spectral_tokens(x[..., : self.in_channels]) if self.spectral else tokens
+
+    def spectral_tokens(self, x: torch.Tensor) -> torch.Tensor:
+        "Embedded log power spectra and means of the frames of `2 * patch_size` steps centred on each patch: `(B, n_patches, dim)`."
+        p, T = self.patch_size, x.shape[1]
+        n_tok = math.ceil(T / p)
+        z = F.pad(x.transpose(1, 2), (p // 2, n_tok * p - T + p - p // 2), mode="replicate")   # (B, C, (n_tok + 1) p)
+        frames = z.unfold(-1, 2 * p, p)                                                          # (B, C, n_tok, 2p)
+        mean = frames.mean(-1, keepdim=True)
+        re_im = (frames - mean) @ self.dft.to(frames.dtype)
+        power = re_im[..., : p + 1].square() + re_im[..., p + 1 :].square()
+        feats = torch.cat([torch.log(power + 1e-4), mean], -1)                                   # (B, C, n_tok, p + 2)
+        return self.spectral_embed(feats.transpose(1, 2).flatten(2))
 
     def positions(self, n_patches: int) -> torch.Tensor:
         "Positional embeddings `(1, n_patches, dim)`, linearly interpolated from the `seq_len` grid when needed."
