@@ -22,7 +22,8 @@ __all__ = ['DemoConfig', 'hapt_teacher', 'fit_hapt_teacher', 'run_demo', 'report
 class DemoConfig:
     "Settings of `run_demo`, the main job on HAPT."
     seed: int = 0
-    teacher_epochs: int = 20
+    teacher_epochs: int = 14
+    teacher_stride: int = 32        # the teacher's training windows start every 32 steps (75% overlap), not 64
     student_epochs: int = 30
     teacher_dim: int = 64
     student_channels: tuple = (16, 32, 32)
@@ -41,25 +42,30 @@ class DemoConfig:
         self.student_channels = tuple(self.student_channels)
 
 def hapt_teacher(dim: int = 64, patch_size: int = 8, depth: int = 2, num_heads: int = 4, dropout: float = 0.2,
-                 fusion_tokens: int = 4, fusion_heads: int = 8, num_classes: int = 12):
-    "The main job's teacher: acc and gyro `SensorEncoder`s, `CrossAttentionFusion`, a classifier head."
+                 fusion_tokens: int = 4, fusion_heads: int = 8, num_classes: int = 12, spectral: bool = True,
+                 companding: float = 0.0):
+    "The main job's teacher: acc and gyro `SensorEncoder`s (with short-time log spectra), `CrossAttentionFusion`, a classifier head."
     from mmdistill.encoders import SensorEncoder
     from mmdistill.fusion import CrossAttentionFusion
     from mmdistill.models import MultimodalModel
-    enc = {m: SensorEncoder(3, dim=dim, patch_size=patch_size, depth=depth, num_heads=num_heads, dropout=dropout)
-           for m in ("acc", "gyro")}
+    enc = {m: SensorEncoder(3, dim=dim, patch_size=patch_size, depth=depth, num_heads=num_heads, dropout=dropout,
+                            spectral=spectral, companding=companding) for m in ("acc", "gyro")}
     fusion = CrossAttentionFusion({m: dim for m in enc}, dim=dim, num_tokens=fusion_tokens, num_heads=fusion_heads, dropout=dropout)
     return MultimodalModel(enc, fusion, num_classes=num_classes)
 
 # %% ../nbs/14_cli.ipynb #f15a4659
 def fit_hapt_teacher(data: dict, out_dir, cfg: DemoConfig | None = None, progress: bool = False):
-    "Train `hapt_teacher` on `data['train']`, selecting on `data['val']`; returns the fitted `Trainer` (`load_best()` gives the model)."
+    "Train `hapt_teacher` on `data['train']`'s subjects, selecting on `data['val']`; returns the fitted `Trainer` (`load_best()` gives the model)."
     from mmdistill.core import seed_everything
+    from mmdistill.datasets import load_hapt
     from mmdistill.losses import SupConCELoss
     from mmdistill.train import SensorAugment, Trainer
     cfg = cfg or DemoConfig()
     seed_everything(cfg.seed)
-    trainer = Trainer(hapt_teacher(dim=cfg.teacher_dim), data["train"], SupConCELoss(cfg.temperature), data["val"],
+    train = data["train"]
+    if cfg.teacher_stride:  # denser crops of the same training subjects, scaled like the evaluation splits
+        train = load_hapt(train.split, window=train.window, stride=cfg.teacher_stride, stats=train.stats)
+    trainer = Trainer(hapt_teacher(dim=cfg.teacher_dim), train, SupConCELoss(cfg.temperature), data["val"],
                       epochs=cfg.teacher_epochs, lr=cfg.lr, weight_decay=0.1, classes_per_batch=cfg.classes_per_batch,
                       samples_per_class=cfg.samples_per_class, ema=0.99, batch_transform=SensorAugment(8, 0.1, 0.05),
                       out_dir=out_dir, seed=cfg.seed, progress=progress)

@@ -238,12 +238,17 @@ def hapt_stats(arrays: dict) -> dict:
             for m in HAPT_CHANNELS}
 
 def load_hapt(split: str | None = "train", window: int = 128, stride: int = 64,
-              cache_dir: str | os.PathLike | None = None, normalize: bool = True) -> HAPTDataset:
+              cache_dir: str | os.PathLike | None = None, normalize: bool = True, stats: dict | None = None) -> HAPTDataset:
     "HAPT windows for one subject split (`'train'`, `'val'`, `'test'`, `'trainval'` or None for all)."
     if split not in HAPT_SPLITS and split is not None:
         raise ValueError(f"unknown HAPT split {split!r}: use one of {HAPT_SPLITS} or None for all subjects")
+    if stats is not None and not normalize:
+        raise ValueError("stats= normalises the windows; it cannot be combined with normalize=False")
+    if stats is not None and set(stats) != set(HAPT_CHANNELS):
+        raise ValueError(f"stats must hold 'mean' and 'std' for each of {list(HAPT_CHANNELS)}, got keys {sorted(stats)}; "
+                         "pass another HAPT dataset's .stats")
     arrays = hapt_arrays(window, stride, cache_dir)
-    return HAPTDataset(arrays, split, hapt_stats(arrays) if normalize else None)
+    return HAPTDataset(arrays, split, (stats or hapt_stats(arrays)) if normalize else None)
 
 # %% ../nbs/02_datasets.ipynb #4c6ab023
 def hapt_summary(cache_dir: str | os.PathLike | None = None) -> str:
