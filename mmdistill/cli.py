@@ -43,8 +43,8 @@ class DemoConfig:
 
 def hapt_teacher(dim: int = 64, patch_size: int = 8, depth: int = 2, num_heads: int = 4, dropout: float = 0.2,
                  fusion_tokens: int = 4, fusion_heads: int = 8, num_classes: int = 12, spectral: bool = True,
-                 companding: float = 0.0):
-    "The main job's teacher: acc and gyro `SensorEncoder`s (with short-time log spectra), `CrossAttentionFusion`, a classifier head."
+                 companding: float = 255.0):
+    "The main job's teacher: acc and gyro `SensorEncoder`s (short-time log spectra, μ-law detail), `CrossAttentionFusion`, a classifier head."
     from mmdistill.encoders import SensorEncoder
     from mmdistill.fusion import CrossAttentionFusion
     from mmdistill.models import MultimodalModel

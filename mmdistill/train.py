@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from .core import get_device, load_checkpoint, save_checkpoint, seed_everything
 from .data import collate_multimodal, modality_names, to_device
 from .samplers import ClassBalancedBatchSampler
-from .losses import SupConCELoss, SupConLoss
+from .losses import DegenerateBatchWarning, SupConCELoss, SupConLoss
 from .evaluate import classification_metrics, extract_embeddings, knn_evaluate
 
 # %% auto #0
@@ -305,18 +305,42 @@ class Trainer:
         return self.ema.module if self.ema is not None else self.unwrapped
 
     def evaluate(self, data=None) -> dict:
-        "Metrics on `data` (default: the validation data): classifier metrics, and k-NN accuracy with `knn_reference`."
+        "Metrics on `data` (default: the validation data): classifier metrics, or the objective as `loss` for a model without logits; k-NN accuracy with `knn_reference`."
         loader = self._eval_loader(data) if data is not None else self.val_loader
         if loader is None: return {}
-        model, out = self.eval_model, {}
-        res = extract_embeddings(model, loader, device=self.accelerator.device, return_logits=True)
-        if res.get("logits") is not None and res.get("labels") is not None:
-            logits, y = torch.from_numpy(res["logits"]), torch.from_numpy(res["labels"])
+        model, device, out = self.eval_model, self.accelerator.device, {}
+        modes = [(m, m.training) for m in model.modules()]
+        model.eval()
+        logits, labels, embeddings, emb_labels, total, count = [], [], [], [], 0.0, 0
+        try:
+            with torch.no_grad(), warnings.catch_warnings():
+                # evaluation batches are not class-balanced: a contrastive objective may see no positive there
+                warnings.simplefilter("ignore", DegenerateBatchWarning)
+                for batch in loader:
+                    batch = to_device(batch, device)
+                    o = model(batch)
+                    o = o if isinstance(o, dict) else {"embedding": o}
+                    y = batch.get("label")
+                    if o.get("logits") is not None and y is not None:
+                        logits.append(o["logits"].float().cpu()); labels.append(y.cpu())
+                    else:  # a regressor, or a model without a head: the training objective is the validation loss
+                        first = next((v for v in batch.values() if isinstance(v, torch.Tensor) and v.ndim), None)
+                        n = len(first) if first is not None else 1
+                        res = self.objective(o, batch)
+                        total += float((res[0] if isinstance(res, tuple) else res).float()) * n; count += n
+                    if o.get("embedding") is not None and y is not None:
+                        embeddings.append(o["embedding"].float().cpu()); emb_labels.append(y.cpu())
+        finally:
+            for m, mode in modes: m.training = mode
+        if logits:
+            logits, y = torch.cat(logits), torch.cat(labels)
             m = classification_metrics(y.numpy(), logits.argmax(1).numpy(), num_classes=logits.shape[1])
             out.update(loss=F.cross_entropy(logits, y).item(), accuracy=m["accuracy"], f1_macro=m["f1_macro"])
-        if self.knn_reference is not None and res.get("labels") is not None:
-            ref = extract_embeddings(model, self._eval_loader(self.knn_reference), device=self.accelerator.device)
-            out["knn_accuracy"] = knn_evaluate(ref["embeddings"], ref["labels"], res["embeddings"], res["labels"], k=self.knn_k)["accuracy"]
+        elif count: out["loss"] = total / count
+        if self.knn_reference is not None and embeddings:
+            ref = extract_embeddings(model, self._eval_loader(self.knn_reference), device=device)
+            out["knn_accuracy"] = knn_evaluate(ref["embeddings"], ref["labels"], torch.cat(embeddings).numpy(),
+                                               torch.cat(emb_labels).numpy(), k=self.knn_k)["accuracy"]
         return out
 
     # -- checkpoints -----------------------------------------------------------------------------
