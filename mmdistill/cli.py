@@ -22,7 +22,7 @@ __all__ = ['DemoConfig', 'hapt_teacher', 'fit_hapt_teacher', 'run_demo', 'report
 class DemoConfig:
     "Settings of `run_demo`, the main job on HAPT."
     seed: int = 0
-    teacher_epochs: int = 14
+    teacher_epochs: int = 20
     teacher_stride: int = 32        # the teacher's training windows start every 32 steps (75% overlap), not 64
     student_epochs: int = 30
     teacher_dim: int = 64
