@@ -4,7 +4,7 @@
 
 # %% ../nbs/13_explore.ipynb #048003ff
 from __future__ import annotations
-import csv, hashlib, html, inspect, io, json, os, warnings
+import csv, hashlib, html, importlib, inspect, io, json, os, warnings
 from collections import OrderedDict
 from pathlib import Path
 from typing import Mapping, NamedTuple, Sequence
@@ -27,19 +27,13 @@ __all__ = ['token_time_weights', 'attention_in_time', 'sample_batch', 'attention
 # %% ../nbs/13_explore.ipynb #3fc16c73
 _EXTRA = 'pip install "mmdistill[explore]"'
 
-def _require_widgets():
-    "The `ipywidgets` module, or an ImportError that says how to install it."
-    try: import ipywidgets
-    except ImportError as e:
-        raise ImportError(f"the explorers need ipywidgets, which is not installed: {_EXTRA}") from e
-    return ipywidgets
+def _require(module: str, why: str):
+    "The module `module`, or an ImportError that says why it is needed and how to install it."
+    try: return importlib.import_module(module)
+    except ImportError as e: raise ImportError(f"{why}, and {module} is not installed: {_EXTRA}") from e
 
-def _require_seaborn():
-    "The `seaborn` module, or an ImportError that says how to install it."
-    try: import seaborn
-    except ImportError as e:
-        raise ImportError(f"plot_confusion_matrix needs seaborn, which is not installed: {_EXTRA}") from e
-    return seaborn
+def _require_widgets(): return _require("ipywidgets", "the explorers are ipywidgets panels")
+def _require_seaborn(): return _require("seaborn", "plot_confusion_matrix draws with seaborn")
 
 def _pyplot():
     "`matplotlib.pyplot`; matplotlib picks Agg by itself where there is no display."

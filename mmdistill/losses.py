@@ -54,23 +54,23 @@ class _SupConFunction(torch.autograd.Function):
         with torch.autocast(x.device.type, enabled=False):
             norm = torch.linalg.vector_norm(x, dim=1, keepdim=True).clamp_min_(1e-12)  # F.normalize, gradient by hand
             z = x / norm
-            pos_count = (counts[codes] - 1).to(z.dtype)
+            pos_count = counts[codes].to(z.dtype).sub_(1)
             valid = pos_count > 0
+            # u_i = 1 / (n_valid |P(i)|) on anchors with a positive, 0 elsewhere
+            u = valid / (n_valid * pos_count.clamp_min(1))
             class_sums = z.new_zeros(counts.numel(), z.shape[1]).index_add_(0, codes, z)
-            pos_sums = class_sums[codes] - z  # sum of each anchor's positives
+            pos_sums = class_sums[codes].sub_(z)
             s = torch.mm(z, z.T).mul_(1 / temperature)
             s.fill_diagonal_(-math.inf)
             row_max = s.amax(1).nan_to_num_(neginf=0.0)
             s.sub_(row_max[:, None]).exp_()
             denom = s.sum(1)
-            lse = denom.log() + row_max
-            pos_mean = (z * pos_sums).sum(1) / (temperature * pos_count.clamp_min(1))
-            loss = torch.where(valid, lse - pos_mean, torch.zeros_like(lse)).sum() / n_valid
+            # loss = sum_i valid_i (lse_i - pos_mean_i) / n_valid, with pos_mean_i = z_i·P_i / (t |P(i)|)
+            loss = (valid * (denom.log() + row_max)).sum() / n_valid - (u[:, None] * z * pos_sums).sum() / temperature
             if ctx.needs_input_grad[0]:
-                # G = diag(w) softmax, w_i = 1 / n_valid for anchors with a positive, 0 otherwise: in place, no new N×N
-                w = torch.where(valid, 1 / (n_valid * denom), torch.zeros_like(denom))
-                s.mul_(w[:, None])
-                ctx.save_for_backward(z, norm, codes, counts, s, pos_sums)
+                # G = diag(w) softmax, w_i = 1 / n_valid on anchors with a positive, else 0: in place, no new N×N
+                s.mul_((valid / (n_valid * denom))[:, None])
+                ctx.save_for_backward(z, norm, codes, counts, s, pos_sums, u)
             else: ctx.save_for_backward(x)
         return loss
 
@@ -78,17 +78,13 @@ class _SupConFunction(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad):
         if ctx.n_valid == 0: return torch.zeros_like(ctx.saved_tensors[0]), None, None, None, None
-        z, norm, codes, counts, g, pos_sums = ctx.saved_tensors
-        t, n_valid = ctx.temperature, ctx.n_valid
+        z, norm, codes, counts, g, pos_sums, u = ctx.saved_tensors
         with torch.autocast(z.device.type, enabled=False):
-            pos_count = (counts[codes] - 1).to(z.dtype)
-            u = torch.where(pos_count > 0, 1 / (n_valid * pos_count.clamp_min(1)), torch.zeros_like(pos_count))[:, None]
-            # positive part first, from class sums: -(u_i (C[y_i] - z_i) + (U[y_i] - u_i z_i)), U the class sums of u z
-            uz = u * z
+            u = u[:, None]
+            uz = u * z  # positive part from class sums: -(u_i (C[y_i] - z_i) + (U[y_i] - u_i z_i)), U the class sums of u z
             dz = z.new_zeros(counts.numel(), z.shape[1]).index_add_(0, codes, uz)[codes].sub_(uz).addcmul_(u, pos_sums).neg_()
-            del uz
             dz.addmm_(g, z).addmm_(g.T, z)  # softmax part: (G + Gᵀ) z without forming G + Gᵀ (a strided N×N add is slow)
-            dz.mul_(grad / t)
+            dz.mul_(grad / ctx.temperature)
             dx = dz.addcmul_(z, torch.linalg.vecdot(z, dz)[:, None], value=-1).div_(norm)  # through the normalisation
         return dx, None, None, None, None
 
