@@ -26,6 +26,7 @@ class DemoConfig:
     teacher_stride: int = 32        # the teacher's training windows start every 32 steps (75% overlap), not 64
     student_epochs: int = 30
     teacher_dim: int = 64
+    teacher_summary: bool = True    # the teacher's encoders add a whole-window statistics token
     student_channels: tuple = (16, 32, 32)
     lr: float = 1e-3
     classes_per_batch: int = 6
@@ -43,13 +44,13 @@ class DemoConfig:
 
 def hapt_teacher(dim: int = 64, patch_size: int = 8, depth: int = 2, num_heads: int = 4, dropout: float = 0.2,
                  fusion_tokens: int = 4, fusion_heads: int = 8, num_classes: int = 12, spectral: bool = True,
-                 companding: float = 255.0):
-    "The main job's teacher: acc and gyro `SensorEncoder`s (short-time log spectra, μ-law detail), `CrossAttentionFusion`, a classifier head."
+                 companding: float = 255.0, summary: bool = True):
+    "The main job's teacher: acc and gyro `SensorEncoder`s (short-time log spectra, μ-law detail, a window-statistics token), `CrossAttentionFusion`, a classifier head."
     from mmdistill.encoders import SensorEncoder
     from mmdistill.fusion import CrossAttentionFusion
     from mmdistill.models import MultimodalModel
     enc = {m: SensorEncoder(3, dim=dim, patch_size=patch_size, depth=depth, num_heads=num_heads, dropout=dropout,
-                            spectral=spectral, companding=companding) for m in ("acc", "gyro")}
+                            spectral=spectral, companding=companding, summary=summary) for m in ("acc", "gyro")}
     fusion = CrossAttentionFusion({m: dim for m in enc}, dim=dim, num_tokens=fusion_tokens, num_heads=fusion_heads, dropout=dropout)
     return MultimodalModel(enc, fusion, num_classes=num_classes)
 
@@ -64,8 +65,9 @@ def fit_hapt_teacher(data: dict, out_dir, cfg: DemoConfig | None = None, progres
     seed_everything(cfg.seed)
     train = data["train"]
     if cfg.teacher_stride:  # denser crops of the same training subjects, scaled like the evaluation splits
-        train = load_hapt(train.split, window=train.window, stride=cfg.teacher_stride, stats=train.stats)
-    trainer = Trainer(hapt_teacher(dim=cfg.teacher_dim), train, SupConCELoss(cfg.temperature), data["val"],
+        train = load_hapt(train.split, window=train.window, stride=cfg.teacher_stride, stats=train.stats,
+                          subjects=np.unique(train.subjects).tolist())
+    trainer = Trainer(hapt_teacher(dim=cfg.teacher_dim, summary=cfg.teacher_summary), train, SupConCELoss(cfg.temperature), data["val"],
                       epochs=cfg.teacher_epochs, lr=cfg.lr, weight_decay=0.1, classes_per_batch=cfg.classes_per_batch,
                       samples_per_class=cfg.samples_per_class, ema=0.99, batch_transform=SensorAugment(8, 0.1, 0.05),
                       out_dir=out_dir, seed=cfg.seed, progress=progress)

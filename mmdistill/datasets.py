@@ -204,8 +204,9 @@ class HAPTDataset(Dataset):
     "Windows of HAPT as mmdistill samples: `{'acc': (T, 3), 'gyro': (T, 3), 'label': int, 'subject': int}`."
     classes, modalities = HAPT_CLASSES, tuple(HAPT_CHANNELS)
 
-    def __init__(self, arrays: dict, split: str | None, stats: dict | None):
+    def __init__(self, arrays: dict, split: str | None, stats: dict | None, subjects=None):
         keep = _split_mask(arrays["subject"], split)
+        if subjects is not None: keep = keep & np.isin(arrays["subject"], np.asarray(subjects))
         self.split, self.stats = split, stats
         self.labels = arrays["label"][keep]
         self.subjects = arrays["subject"][keep]
@@ -238,8 +239,9 @@ def hapt_stats(arrays: dict) -> dict:
             for m in HAPT_CHANNELS}
 
 def load_hapt(split: str | None = "train", window: int = 128, stride: int = 64,
-              cache_dir: str | os.PathLike | None = None, normalize: bool = True, stats: dict | None = None) -> HAPTDataset:
-    "HAPT windows for one subject split (`'train'`, `'val'`, `'test'`, `'trainval'` or None for all)."
+              cache_dir: str | os.PathLike | None = None, normalize: bool = True, stats: dict | None = None,
+              subjects=None) -> HAPTDataset:
+    "HAPT windows for one subject split (`'train'`, `'val'`, `'test'`, `'trainval'` or None for all), optionally only some `subjects`."
     if split not in HAPT_SPLITS and split is not None:
         raise ValueError(f"unknown HAPT split {split!r}: use one of {HAPT_SPLITS} or None for all subjects")
     if stats is not None and not normalize:
@@ -248,7 +250,15 @@ def load_hapt(split: str | None = "train", window: int = 128, stride: int = 64,
         raise ValueError(f"stats must hold 'mean' and 'std' for each of {list(HAPT_CHANNELS)}, got keys {sorted(stats)}; "
                          "pass another HAPT dataset's .stats")
     arrays = hapt_arrays(window, stride, cache_dir)
-    return HAPTDataset(arrays, split, (stats or hapt_stats(arrays)) if normalize else None)
+    if subjects is not None:
+        if isinstance(subjects, (int, np.integer)): subjects = [subjects]
+        wanted = [int(x) for x in subjects]
+        available = sorted(set(np.unique(arrays["subject"][_split_mask(arrays["subject"], split)]).tolist()))
+        missing = [x for x in wanted if x not in available]
+        if not wanted or missing:
+            raise ValueError(f"subjects {missing or wanted} are not in the {split!r} split, whose subjects are {available}; "
+                             "pick from those, or pass split=None to choose among all 30")
+    return HAPTDataset(arrays, split, (stats or hapt_stats(arrays)) if normalize else None, subjects)
 
 # %% ../nbs/02_datasets.ipynb #4c6ab023
 def hapt_summary(cache_dir: str | os.PathLike | None = None) -> str:

@@ -82,12 +82,33 @@ def mu_law(x: torch.Tensor, mu: float = 255.0) -> torch.Tensor:
     "μ-law companding, `sign(x) log(1 + μ|x|) / log(1 + μ)`: small amplitudes spread out, large ones compressed."
     return x.sign() * torch.log1p(mu * x.abs()) / math.log1p(mu)
 
+@functools.lru_cache(maxsize=32)
+def _window_spectrum_cpu(T: int, n_bands: int):
+    k = torch.arange(T // 2 + 1, dtype=torch.float64)
+    ang = 2 * math.pi * torch.arange(T, dtype=torch.float64)[:, None] * k / T
+    dft = torch.cat([ang.cos(), -ang.sin()], 1)
+    # octave-like bands from bin 1 (the lowest non-zero frequency) to Nyquist; one-sided power / T^2, doubled
+    # except at DC and Nyquist, sums to the variance, so each band is its share of it
+    edges = torch.logspace(0, math.log10(T // 2 + 1), n_bands + 1, dtype=torch.float64).round().long()
+    edges[-1] = T // 2 + 1
+    bands = torch.zeros(T // 2 + 1, n_bands, dtype=torch.float64)
+    for b in range(n_bands):
+        bands[edges[b] : max(edges[b + 1], edges[b]), b] = 1.0
+    weight = torch.full((T // 2 + 1, 1), 2.0, dtype=torch.float64); weight[0] = 1.0
+    if T % 2 == 0: weight[-1] = 1.0
+    return dft.float(), (bands * weight / T**2).float()
+
+def _window_spectrum_matrices(T: int, n_bands: int, device) -> tuple:
+    "A `(T, 2K)` real DFT matrix (cos | -sin) and a `(K, n_bands)` matrix summing its power into log-spaced bands."
+    dft, bands = _window_spectrum_cpu(int(T), int(n_bands))
+    return dft.to(device), bands.to(device)
+
 @register_model
 class SensorEncoder(Encoder):
-    "Transformer over patches of a time series `(B, T, C)`, trained from scratch: tokens `(B, ceil(T / patch_size), dim)`."
+    "Transformer over patches of a time series `(B, T, C)`, trained from scratch: tokens `(B, ceil(T / patch_size), dim)` (one more with `summary`)."
     def __init__(self, in_channels: int, dim: int = 64, patch_size: int = 8, depth: int = 2, num_heads: int = 4,
                  mlp_ratio: float = 2.0, dropout: float = 0.1, seq_len: int = 128, companding: float = 0.0,
-                 spectral: bool = False):
+                 spectral: bool = False, summary: bool = False, summary_bands: int = 5):
         super().__init__()
         _check_positive(in_channels=in_channels, dim=dim, patch_size=patch_size, depth=depth, num_heads=num_heads, seq_len=seq_len)
         if dim % num_heads:
@@ -95,6 +116,8 @@ class SensorEncoder(Encoder):
         if not 0 <= dropout < 1: raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
         if not (isinstance(companding, (int, float)) and 0 <= companding < math.inf):
             raise ValueError(f"companding must be 0 (off) or the mu of a mu-law copy of the input, e.g. 255; got {companding!r}")
+        if summary and not (isinstance(summary_bands, int) and summary_bands >= 1):
+            raise ValueError(f"summary_bands must be a whole number of frequency bands >= 1, e.g. 5; got {summary_bands!r}")
         self.in_channels, self.patch_size, self.seq_len, self.out_dim = in_channels, patch_size, seq_len, dim
         self.companding = float(companding)
         self.patch_embed = nn.Conv1d(in_channels * (2 if companding else 1), dim, kernel_size=patch_size, stride=patch_size)
@@ -105,6 +128,10 @@ class SensorEncoder(Encoder):
             win = torch.hann_window(n, periodic=False, dtype=torch.float64)[:, None]
             self.register_buffer("dft", torch.cat([win * ang.cos(), -win * ang.sin()], 1).float(), persistent=False)
             self.spectral_embed = nn.Linear(in_channels * (patch_size + 2), dim)
+        self.summary, self.summary_bands = bool(summary), int(summary_bands)
+        if self.summary:  # one token of whole-window statistics per channel: mean, log std, log band energies
+            self.summary_embed = nn.Linear(in_channels * (2 + self.summary_bands), dim)
+            self.summary_pos = nn.Parameter(nn.init.trunc_normal_(torch.empty(1, 1, dim), std=0.02))
         self.pos_embed = nn.Parameter(nn.init.trunc_normal_(torch.empty(1, math.ceil(seq_len / patch_size), dim), std=0.02))
         self.dropout = nn.Dropout(dropout)
         layer = nn.TransformerEncoderLayer(dim, num_heads, max(1, round(dim * mlp_ratio)), dropout, activation="gelu",
@@ -131,6 +158,21 @@ class SensorEncoder(Encoder):
         feats = torch.cat([torch.log(power + 1e-4), mean], -1)                                   # (B, C, n_tok, p + 2)
         return self.spectral_embed(feats.transpose(1, 2).flatten(2))
 
+    def summary_features(self, x: torch.Tensor) -> torch.Tensor:
+        "Whole-window statistics `(B, C, 2 + summary_bands)` of `x` `(B, T, C)`: mean, log std, log energy in octave-spaced bands."
+        x = _check_series(x, self.in_channels, type(self).__name__)
+        dft, bands = _window_spectrum_matrices(x.shape[1], self.summary_bands, x.device)
+        xc = (x - x.mean(1, keepdim=True)).transpose(1, 2).to(dft.dtype)          # (B, C, T)
+        re_im = xc @ dft                                                            # (B, C, 2K)
+        K = bands.shape[0]
+        power = (re_im[..., :K].square() + re_im[..., K:].square()) @ bands         # (B, C, bands), a share of the variance
+        log_std = 0.5 * torch.log(xc.square().mean(-1, keepdim=True) + 1e-6)
+        return torch.cat([x.mean(1).unsqueeze(-1).to(dft.dtype), log_std, torch.log(power + 1e-6)], -1)
+
+    def summary_token(self, x: torch.Tensor) -> torch.Tensor:
+        "The embedded `summary_features` of `x` `(B, T, C)` with their own position: `(B, 1, dim)`."
+        return self.summary_embed(self.summary_features(x).flatten(1).to(self.summary_embed.weight.dtype))[:, None] + self.summary_pos
+
     def positions(self, n_patches: int) -> torch.Tensor:
         "Positional embeddings `(1, n_patches, dim)`, linearly interpolated from the `seq_len` grid when needed."
         pos = self.pos_embed
@@ -138,15 +180,18 @@ class SensorEncoder(Encoder):
         return F.interpolate(pos.transpose(1, 2), size=n_patches, mode="linear", align_corners=False).transpose(1, 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        "Tokens `(B, ceil(T / patch_size), dim)` of the time series `x` `(B, T, C)`."
+        "Tokens `(B, ceil(T / patch_size), dim)` of the time series `x` `(B, T, C)`, after the summary token when `summary`."
         tokens = self.embed_patches(x)
-        tokens = self.dropout(tokens + self.positions(tokens.shape[1]))
+        tokens = tokens + self.positions(tokens.shape[1])
+        if self.summary: tokens = torch.cat([self.summary_token(x), tokens], 1)
+        tokens = self.dropout(tokens)
         return self.norm(self.transformer(tokens))
 
     def token_spans(self, length: int) -> torch.Tensor:
-        "`[start, end)` input steps of each patch token: `patch_size` steps each, the last one clipped to `length`."
+        "`[start, end)` input steps of each token: the summary token (if any) sees all `length`; patches `patch_size` steps each, the last clipped."
         starts = torch.arange(math.ceil(_check_length(length) / self.patch_size)) * self.patch_size
-        return torch.stack([starts, (starts + self.patch_size).clamp(max=length)], dim=1)
+        spans = torch.stack([starts, (starts + self.patch_size).clamp(max=length)], dim=1)
+        return torch.cat([torch.tensor([[0, length]]), spans]) if self.summary else spans
 
 # %% ../nbs/04_encoders.ipynb #20ad9188
 @register_model

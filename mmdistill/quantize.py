@@ -223,12 +223,14 @@ def export_onnx(model: nn.Module, example_inputs, path, modalities: Sequence[str
     was_training = model.training
     wrapper = PositionalWrapper(model, modalities, outputs).eval()
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    try:  # the fused inference kernel of nn.TransformerEncoderLayer has no ONNX translation: trace the plain ops
+        torch.backends.mha.set_fastpath_enabled(False)
         with torch.no_grad(), _quiet_exporter():
             torch.onnx.export(wrapper, args, str(path), dynamo=True, external_data=False, input_names=modalities,
                               output_names=list(outputs), dynamic_shapes=(tuple({0: batch_dim} for _ in modalities),),
                               opset_version=opset, verbose=False)
-    finally: model.train(was_training)
+    finally: model.train(was_training); torch.backends.mha.set_fastpath_enabled(fastpath)
     proto = onnx.load(str(path))
     removed = strip_onnx_metadata(proto)
     shapes = {m: ["batch", *batch[m].shape[1:]] for m in modalities}
