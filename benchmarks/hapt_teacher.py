@@ -123,7 +123,8 @@ def cross_validate(out, folds=3, seed=0, epochs=DemoConfig.teacher_epochs) -> di
 def main_cv(a):
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
     cv = cross_validate(out, seed=a.seeds[0], epochs=a.epochs)
-    cv.update(date=time.strftime("%Y-%m-%d"), command="python benchmarks/hapt_teacher.py --cv")
+    cv.update(date=time.strftime("%Y-%m-%d"), threads=a.threads, command="python benchmarks/hapt_teacher.py --cv"
+              + (f" --threads {a.threads}" if a.threads != min(2, os.cpu_count() or 1) else ""))
     save_json(cv, out / "cv.json")
     lines = ["Subject-wise 3-fold cross-validation inside the train + val subjects (held-out accuracy after the last epoch)", "",
              "| fold | held-out subjects | without summary token | with summary token | sit↔stand errors without / with |", "|---|---|---|---|---|"]
@@ -164,7 +165,8 @@ def main():
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, {a.threads} threads"
     result = {"recipe": {k: v for k, v in asdict(DemoConfig(teacher_epochs=a.epochs)).items() if not k.startswith("student")}, "seeds": a.seeds, "runs": runs, "summary": summary, "feature_baseline": baseline, "machine": machine,
               "date": time.strftime("%Y-%m-%d"), "command": f"python benchmarks/hapt_teacher.py --seeds {' '.join(map(str, a.seeds))}"
-               + (f" --epochs {a.epochs}" if a.epochs != DemoConfig.teacher_epochs else "")}
+               + (f" --epochs {a.epochs}" if a.epochs != DemoConfig.teacher_epochs else "")
+               + (f" --threads {a.threads}" if a.threads != ap.get_default("threads") else "")}
     save_json(result, out / "results.json")
     pct = lambda m_s: f"{100 * m_s[0]:.1f} ± {100 * m_s[1]:.1f}%"
     lines = [f"HAPT teacher, {len(runs)} seeds ({result['date']}, {machine})", "",
