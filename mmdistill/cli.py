@@ -245,8 +245,8 @@ def hapt_targets(ds) -> dict:
     return {"label": torch.from_numpy(ds.labels), "gyro_rms": gyro.pow(2).mean(dim=(1, 2)).sqrt()}
 
 def quantize_checkpoint(checkpoint, out=None, metric: str = "accuracy", threshold: float | None = None, target: str = "label",
-                        output: str | None = None, calibration_samples: int = 300, method: str = "minmax") -> dict:
-    "Export a checkpointed model to ONNX, INT8-quantize it on HAPT calibration windows and verify it on the test subjects."
+                        output: str | None = None, calibration_samples: int = 300, method: str = "minmax", seed: int = 0) -> dict:
+    "Export a checkpointed model to ONNX, INT8-quantize it on HAPT calibration windows (a `seed`ed draw) and verify it on the test subjects."
     from mmdistill.core import load_checkpoint
     from mmdistill.datasets import load_hapt
     from mmdistill.data import collate_multimodal
@@ -269,7 +269,8 @@ def quantize_checkpoint(checkpoint, out=None, metric: str = "accuracy", threshol
     stem = checkpoint.name.split(".")[0]
     fp32 = export_onnx(model, {m: example[m] for m in modalities}, out / f"{stem}_fp32.onnx", modalities=modalities,
                        outputs=(output,), metadata={"stats": {m: train.stats[m] for m in modalities}, "source": str(checkpoint)})
-    int8 = quantize_onnx(fp32["path"], train, out / f"{stem}_int8.onnx", method=method, num_samples=calibration_samples)
+    int8 = quantize_onnx(fp32["path"], train, out / f"{stem}_int8.onnx", method=method, num_samples=calibration_samples,
+                         seed=seed)
     targets = hapt_targets(test)
     if target not in targets: raise ValueError(f"unknown target {target!r}: HAPT targets are {sorted(targets)}")
     data = {**{m: test.signals[m] for m in modalities}, target: targets[target]}
@@ -293,7 +294,7 @@ def _cmd_demo(args) -> int:
 
 def _cmd_quantize(args) -> int:
     r = quantize_checkpoint(args.checkpoint, args.out, metric=args.metric, threshold=args.threshold, target=args.target,
-                            output=args.output, calibration_samples=args.calibration, method=args.method)
+                            output=args.output, calibration_samples=args.calibration, method=args.method, seed=args.seed)
     units = f" {r['units']}" if r.get("units") else ""
     print(f"{r['metric']}: FP32 {r['fp32']:.4f}{units}, INT8 {r['int8']:.4f}{units} (change {r['change']:+.4f}{units}); "
           f"files {r['fp32_size_bytes']:,} → {r['int8_size_bytes']:,} bytes")
@@ -328,6 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--output", default=None, help="the model output to compare (default: logits, or the target's name)")
     q.add_argument("--calibration", type=int, default=300, help="calibration windows from the training subjects")
     q.add_argument("--method", choices=("minmax", "entropy", "percentile"), default="minmax")
+    q.add_argument("--seed", type=int, default=0, help="which calibration windows are drawn (default 0)")
     q.add_argument("--out", default=None, help="folder for the ONNX files (default: next to the checkpoint)")
     q.set_defaults(func=_cmd_quantize)
     return p
