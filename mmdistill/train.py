@@ -217,9 +217,8 @@ class Trainer:
         self.epochs, self.lr, self.weight_decay, self.optimizer_name = epochs, lr, weight_decay, optimizer
         self.schedule, self.warmup, self.min_lr_ratio, self.grad_clip = schedule, warmup, min_lr_ratio, grad_clip
         self.monitor, self.mode, self.patience, self.keep_top_k = monitor, mode, patience, keep_top_k
-        if val_data is None and monitor.startswith("val_"):
-            _log.warning("no validation data: monitoring train_loss (min) instead of %s for best checkpoints and early stopping", monitor)
-            self.monitor, self.mode = "train_loss", "min"
+        # without validation data a val_* monitor falls back to train_loss, unless a callback reports it (checked per epoch)
+        self._monitor_fallback = val_data is None and monitor.startswith("val_")
         self.knn_reference, self.knn_k = knn_reference, knn_k
         self.modality_dropout, self.on_degenerate, self.seed = modality_dropout, on_degenerate, seed
         self.progress, self.max_steps_per_epoch = progress, max_steps_per_epoch
@@ -380,6 +379,14 @@ class Trainer:
             _write_text_atomic(self.out_dir / "history.csv", buf.getvalue())
         acc.wait_for_everyone()
 
+    def _fall_back_to_train_loss(self):
+        "No validation data and no callback reports the `val_*` monitor: best checkpoints, early stopping and plateau follow train_loss."
+        _log.warning("no validation data and no callback reports %s: monitoring train_loss (min) instead for best checkpoints "
+                     "and early stopping", self.monitor)
+        self.monitor, self.mode, self._monitor_fallback = "train_loss", "min", False
+        if self.schedule == "plateau" and self.scheduler.mode != "min":
+            self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(self.optimizer.optimizer, mode="min", factor=0.5, patience=2)
+
     def _resume(self) -> bool:
         path = self.out_dir / "latest.safetensors" if self.out_dir is not None else None
         if path is None or not path.exists(): return False
@@ -388,6 +395,8 @@ class Trainer:
         self.epoch, self.global_step, self.history = meta["epoch"], meta["global_step"], list(meta["history"])
         self.best_value, self.bad_epochs, self.top_k = meta["best_value"], meta["bad_epochs"], [list(t) for t in meta["top_k"]]
         self.skipped_steps = meta["skipped_steps"]
+        if self._monitor_fallback and meta.get("monitor") == "train_loss":   # the run had fallen back before it stopped
+            self.monitor, self.mode, self._monitor_fallback = "train_loss", "min", False
         if self.ema is not None:
             if "ema_state" not in meta: raise ValueError(f"{path} was written without ema; resume with the same ema setting")
             self.ema.load_state_dict(meta["ema_state"])
@@ -466,6 +475,7 @@ class Trainer:
             metrics.update({f"val_{k}": v for k, v in self.evaluate().items()})
             metrics["seconds"] = round(time.time() - t0, 3)
             for cb in self.callbacks: cb.on_epoch_end(self, epoch, metrics)
+            if self._monitor_fallback and self.monitor not in metrics: self._fall_back_to_train_loss()
             if self.monitor not in metrics:
                 raise ValueError(f"monitor={self.monitor!r} is not among the epoch metrics {sorted(metrics)}; "
                                  "pick one of them (val_knn_accuracy needs knn_reference=...)")
