@@ -83,7 +83,8 @@ def mu_law(x: torch.Tensor, mu: float = 255.0) -> torch.Tensor:
     return x.sign() * torch.log1p(mu * x.abs()) / math.log1p(mu)
 
 @functools.lru_cache(maxsize=32)
-def _window_spectrum_cpu(T: int, n_bands: int):
+def _window_spectrum(T: int, n_bands: int) -> tuple:
+    "A `(T, 2K)` real DFT matrix (cos | -sin) and a `(K, n_bands)` matrix summing its power into log-spaced bands (CPU)."
     k = torch.arange(T // 2 + 1, dtype=torch.float64)
     ang = 2 * math.pi * torch.arange(T, dtype=torch.float64)[:, None] * k / T
     dft = torch.cat([ang.cos(), -ang.sin()], 1)
@@ -93,15 +94,10 @@ def _window_spectrum_cpu(T: int, n_bands: int):
     edges[-1] = T // 2 + 1
     bands = torch.zeros(T // 2 + 1, n_bands, dtype=torch.float64)
     for b in range(n_bands):
-        bands[edges[b] : max(edges[b + 1], edges[b]), b] = 1.0
+        bands[edges[b] : edges[b + 1], b] = 1.0   # an empty band (short windows) stays empty
     weight = torch.full((T // 2 + 1, 1), 2.0, dtype=torch.float64); weight[0] = 1.0
     if T % 2 == 0: weight[-1] = 1.0
     return dft.float(), (bands * weight / T**2).float()
-
-def _window_spectrum_matrices(T: int, n_bands: int, device) -> tuple:
-    "A `(T, 2K)` real DFT matrix (cos | -sin) and a `(K, n_bands)` matrix summing its power into log-spaced bands."
-    dft, bands = _window_spectrum_cpu(int(T), int(n_bands))
-    return dft.to(device), bands.to(device)
 
 @register_model
 class SensorEncoder(Encoder):
@@ -132,6 +128,9 @@ class SensorEncoder(Encoder):
         if self.summary:  # one token of whole-window statistics per channel: mean, log std, log band energies
             self.summary_embed = nn.Linear(in_channels * (2 + self.summary_bands), dim)
             self.summary_pos = nn.Parameter(nn.init.trunc_normal_(torch.empty(1, 1, dim), std=0.02))
+            dft, bands = _window_spectrum(seq_len, self.summary_bands)   # for seq_len steps; other lengths build theirs
+            self.register_buffer("summary_dft", dft.clone(), persistent=False)
+            self.register_buffer("summary_band_sum", bands.clone(), persistent=False)
         self.pos_embed = nn.Parameter(nn.init.trunc_normal_(torch.empty(1, math.ceil(seq_len / patch_size), dim), std=0.02))
         self.dropout = nn.Dropout(dropout)
         layer = nn.TransformerEncoderLayer(dim, num_heads, max(1, round(dim * mlp_ratio)), dropout, activation="gelu",
@@ -161,7 +160,8 @@ class SensorEncoder(Encoder):
     def summary_features(self, x: torch.Tensor) -> torch.Tensor:
         "Whole-window statistics `(B, C, 2 + summary_bands)` of `x` `(B, T, C)`: mean, log std, log energy in octave-spaced bands."
         x = _check_series(x, self.in_channels, type(self).__name__)
-        dft, bands = _window_spectrum_matrices(x.shape[1], self.summary_bands, x.device)
+        if x.shape[1] == self.seq_len: dft, bands = self.summary_dft, self.summary_band_sum
+        else: dft, bands = (t.to(x.device) for t in _window_spectrum(x.shape[1], self.summary_bands))
         xc = (x - x.mean(1, keepdim=True)).transpose(1, 2).to(dft.dtype)          # (B, C, T)
         re_im = xc @ dft                                                            # (B, C, 2K)
         K = bands.shape[0]

@@ -219,6 +219,15 @@ def _options(values: np.ndarray, everything: str, name=lambda v: str(v)) -> list
     uniq, counts = np.unique(values, return_counts=True)
     return [(everything, None)] + [(f"{name(v)} ({c:,})", v.item() if hasattr(v, "item") else v) for v, c in zip(uniq, counts)]
 
+def _rewind(explorer, slider, n: int):
+    "Put `slider` back on the first of `n` items with the explorer's observers held, then render once."
+    explorer._holding = True
+    try:
+        slider.value = 0
+        slider.max = max(n - 1, 0)
+    finally: explorer._holding = False
+    explorer.render()
+
 def _widget_bundle(widget, **kwargs) -> dict:
     "What a notebook displays for `widget`: its own bundle (ipywidgets 8), or the same view reference built here (ipywidgets 7)."
     if hasattr(widget, "_repr_mimebundle_"): return widget._repr_mimebundle_(**kwargs)
@@ -264,12 +273,7 @@ class AttentionExplorer:
         if self._holding: return
         criteria = {k: w.value for k, w in (("label", self.label), ("subject", self.subject)) if k in self.columns}
         self.candidates = np.flatnonzero(filter_points(self.columns, **criteria)) if self.columns else np.arange(len(self.dataset))
-        self._holding = True
-        try:
-            self.position.value = 0
-            self.position.max = max(len(self.candidates) - 1, 0)
-        finally: self._holding = False
-        self.render()
+        _rewind(self, self.position, len(self.candidates))
 
     def show(self, index: int):
         "Show dataset sample `index`: clear the filters and move the slider to it."
@@ -478,12 +482,7 @@ class EmbeddingExplorer:
     def _filter_changed(self, change):
         if self._holding: return
         self.shown = np.flatnonzero(filter_points(self.columns, **{k: w.value for k, w in self.filters.items()}))
-        self._holding = True
-        try:
-            self.point.value = 0
-            self.point.max = max(len(self.shown) - 1, 0)
-        finally: self._holding = False
-        self.render()
+        _rewind(self, self.point, len(self.shown))
 
     def _describe(self, i: int) -> str:
         parts = [f"{k} {_class_name(v[i], self.classes) if k == 'label' else v[i]}" for k, v in self.columns.items()]
