@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #a7bf8386
 from __future__ import annotations
-import functools, importlib, inspect, json, logging, os, pickle, platform, random, time, uuid
+import contextlib, functools, importlib, inspect, json, logging, os, pickle, platform, random, time, uuid
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +14,10 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 # %% auto #0
-__all__ = ['seed_everything', 'get_device', 'count_parameters', 'register_model', 'registered_models', 'model_config',
-           'build_model', 'CheckpointError', 'library_versions', 'save_checkpoint', 'load_checkpoint']
+__all__ = ['seed_everything', 'get_device', 'count_parameters', 'module_device', 'eval_mode', 'is_frozen', 'freeze', 'unfreeze',
+           'keep_frozen_in_eval', 'check_positive_int', 'check_labels', 'atomic_path', 'write_atomic', 'register_model',
+           'registered_models', 'model_config', 'build_model', 'rebuild_problems', 'CheckpointError',
+           'library_versions', 'save_checkpoint', 'load_checkpoint']
 
 # %% ../nbs/00_core.ipynb #c4935aec
 _logger = logging.getLogger("mmdistill.core")
@@ -67,6 +69,119 @@ def count_parameters(model: nn.Module) -> dict:
     params = list(model.parameters())  # `parameters()` already yields a shared parameter once
     return {"total": sum(p.numel() for p in params),
             "trainable": sum(p.numel() for p in params if p.requires_grad)}
+
+# %% ../nbs/00_core.ipynb #8afe7522
+def module_device(module, default: torch.device | None = torch.device("cpu")) -> torch.device | None:
+    "The device of `module`'s first parameter or buffer; `default` for a module without any (or for a plain function)."
+    if isinstance(module, nn.Module):
+        for t in (*module.parameters(), *module.buffers()): return t.device
+    return default
+
+# %% ../nbs/00_core.ipynb #b2de5f45
+@contextlib.contextmanager
+def eval_mode(model):
+    "Context manager: `model` in eval mode for the block, then every submodule back to the mode it had (a non-module passes through)."
+    if not isinstance(model, nn.Module):
+        yield model
+        return
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try: yield model
+    finally:
+        for m, mode in modes: m.training = mode
+
+# %% ../nbs/00_core.ipynb #82a5bd99
+def _stay_in_eval(module: nn.Module, args) -> None:
+    "Forward pre-hook: a frozen module switched to training by a parent's `.train()` goes back to eval mode."
+    if module.training and getattr(module, "_mmdistill_frozen", False): nn.Module.train(module, False)
+
+def is_frozen(module: nn.Module) -> bool:
+    "Whether `module` was frozen with `freeze` (and not unfrozen since)."
+    return bool(getattr(module, "_mmdistill_frozen", False))
+
+def freeze(module: nn.Module) -> nn.Module:
+    "Freeze `module` in place: no gradients, and eval mode that outlasts a parent's `.train()`; returns it."
+    if not isinstance(module, nn.Module): raise TypeError(f"freeze takes an nn.Module, got a {type(module).__name__}")
+    if not is_frozen(module): module.__dict__["_mmdistill_mode_before_freeze"] = module.training
+    module.requires_grad_(False)
+    nn.Module.train(module, False)
+    if module.__dict__.get("_mmdistill_eval_hook") is None:
+        module.__dict__["_mmdistill_eval_hook"] = module.register_forward_pre_hook(_stay_in_eval)
+    module.__dict__["_mmdistill_frozen"] = True
+    return module
+
+def unfreeze(module: nn.Module, training: bool | None = None) -> nn.Module:
+    "Make every parameter of `module` trainable again, in mode `training` (default: the mode it had when frozen); returns it."
+    if not isinstance(module, nn.Module): raise TypeError(f"unfreeze takes an nn.Module, got a {type(module).__name__}")
+    if training is None: training = module.__dict__.get("_mmdistill_mode_before_freeze", module.training)
+    module.__dict__["_mmdistill_frozen"] = False
+    hook = module.__dict__.pop("_mmdistill_eval_hook", None)
+    if hook is not None: hook.remove()
+    module.requires_grad_(True)
+    nn.Module.train(module, bool(training))
+    return module
+
+def keep_frozen_in_eval(model: nn.Module) -> nn.Module:
+    "Put every frozen submodule of `model` back into eval mode (for containers' `train()`); returns `model`."
+    for m in model.modules():
+        if is_frozen(m): nn.Module.train(m, False)
+    return model
+
+# %% ../nbs/00_core.ipynb #741ee26e
+def check_positive_int(name: str, value, minimum: int = 1) -> int:
+    "`value` as an int if it is a whole number >= `minimum` (not a bool), else a ValueError naming `name`."
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise ValueError(f"{name} must be {what}, got {value!r}")
+    return int(value)
+
+def check_labels(labels, name: str = "labels", n: int | None = None, allow_negative: bool = False) -> np.ndarray:
+    "`labels` as a 1-D int64 numpy array of class indices (>= 0 unless `allow_negative`), `n` of them if given; else a ValueError."
+    y = labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
+    if y.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, one class index per sample, got shape {y.shape}; for scores or logits "
+                         "pass their argmax over the last axis, for one-hot vectors their argmax too")
+    if y.size == 0: raise ValueError(f"{name} is empty; pass one class index per sample")
+    if y.dtype.kind not in "iu":
+        raise ValueError(f"{name} must hold integer class indices, got dtype {y.dtype}; map each class to an integer "
+                         "0..C-1 first (e.g. y.astype(int) or y.long())")
+    if not allow_negative and y.min() < 0:
+        raise ValueError(f"{name} holds the negative class index {int(y.min())} at position {int(np.argmin(y))}; "
+                         "classes must be 0..C-1, so drop unlabelled (-1) samples first")
+    if n is not None and len(y) != n:
+        raise ValueError(f"{name} has {len(y)} labels but there are {n} samples; give one label per sample")
+    return np.ascontiguousarray(y, dtype=np.int64)
+
+# %% ../nbs/00_core.ipynb #3d461287
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError: return  # not every platform can open a folder (Windows)
+    try: os.fsync(fd)
+    except OSError: pass
+    finally: os.close(fd)
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike):
+    "Context manager: a temporary path next to `path` to write to; renamed over `path` (after fsync) if the block succeeds, else removed."
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    try:
+        yield tmp
+        with open(tmp, "rb+") as f: os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+def write_atomic(path: str | os.PathLike, data: str | bytes, encoding: str = "utf-8") -> Path:
+    "Write `data` (text or bytes) to `path` atomically; returns the path."
+    with atomic_path(path) as tmp:
+        if isinstance(data, bytes): tmp.write_bytes(data)
+        else: tmp.write_text(data, encoding=encoding)
+    return Path(path)
 
 # %% ../nbs/00_core.ipynb #524ce28c
 _REGISTRY: dict[str, type] = {}
@@ -173,6 +288,28 @@ def build_model(spec: dict) -> nn.Module:
                        "import the module that defines it (for mmdistill models: `import mmdistill.models`) first")
     return _REGISTRY[name](**_decode(spec.get("config", {})))
 
+# %% ../nbs/00_core.ipynb #ff38a4ef
+def rebuild_problems(model: nn.Module) -> list[str]:
+    "Why a checkpoint could not rebuild `model`: one line per unregistered class or unstorable argument, with where it sits (empty if it can)."
+    problems = []
+    def visit(module, where):
+        cls = type(module)
+        if getattr(cls, "_mmdistill_name", None) is None or "_mmdistill_config" not in module.__dict__:
+            problems.append(f"{where} is a {cls.__module__}.{cls.__qualname__}, which is not a registered model class")
+            return
+        walk(module.__dict__["_mmdistill_config"], where)
+    def walk(obj, where):
+        if isinstance(obj, nn.Module): visit(obj, where)
+        elif isinstance(obj, (list, tuple)):
+            for i, v in enumerate(obj): walk(v, f"{where}[{i}]")
+        elif isinstance(obj, dict):
+            for k, v in obj.items(): walk(v, f"{where}.{k}" if isinstance(k, str) else f"{where}[{k!r}]")
+        else:
+            try: _encode(obj, None, where)
+            except TypeError as e: problems.append(str(e))
+    visit(model, "model")
+    return problems
+
 # %% ../nbs/00_core.ipynb #1f41e0ec
 _FORMAT, _FORMAT_VERSION = "mmdistill.checkpoint", 1
 _RESERVED = {"format", "format_version", "model_class", "model_module", "model_config", "created", "versions", "optimizer", "scheduler"}
@@ -208,17 +345,8 @@ def _dedupe_shared(tensors: dict) -> tuple[dict, dict]:
     return out, aliases
 
 def _write_safetensors(tensors: dict, path: Path, metadata: dict) -> None:
-    "Write a safetensors file and flush it to disk (split out so tests can interrupt it)."
+    "Write a safetensors file (split out so tests can interrupt it)."
     save_file(tensors, str(path), metadata=metadata)
-    with open(path, "rb+") as f: os.fsync(f.fileno())
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError: return  # not every platform can open a folder (Windows)
-    try: os.fsync(fd)
-    except OSError: pass
-    finally: os.close(fd)
 
 # %% ../nbs/00_core.ipynb #a91b84c9
 def save_checkpoint(path: str | os.PathLike, model: nn.Module | dict, optimizer=None, scheduler=None, **metadata) -> Path:
@@ -251,15 +379,7 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module | dict, optimizer=
     tensors, aliases = _dedupe_shared(tensors)
     header["aliases"] = aliases
     text = json.dumps(header)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    try:
-        _write_safetensors(tensors, tmp, {"mmdistill": text})
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
+    with atomic_path(path) as tmp: _write_safetensors(tensors, tmp, {"mmdistill": text})
     return path
 
 # %% ../nbs/00_core.ipynb #20c6bd92

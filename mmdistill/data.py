@@ -16,13 +16,13 @@ import numpy as np
 import torch
 from PIL import Image
 from scipy.io import wavfile
-from torch.utils.data import Dataset, Subset
+from torch.utils.data import DataLoader, Dataset, Subset
 
 # %% auto #0
 __all__ = ['RESERVED_KEYS', 'IMAGE_EXTENSIONS', 'MODALITY_KINDS', 'modality_names', 'modality_mask', 'to_device',
-           'collate_multimodal', 'SyntheticMultimodal', 'load_sensor_csv', 'natural_key', 'load_image', 'load_images',
-           'load_video', 'hz_to_mel', 'mel_to_hz', 'mel_filterbank', 'log_mel_spectrogram', 'load_wav', 'infer_kind',
-           'ManifestDataset', 'check_no_leakage']
+           'collate_multimodal', 'eval_loader', 'SyntheticMultimodal', 'load_sensor_csv', 'natural_key', 'load_image',
+           'load_images', 'load_video', 'hz_to_mel', 'mel_to_hz', 'mel_filterbank', 'log_mel_spectrogram', 'load_wav',
+           'infer_kind', 'ManifestDataset', 'check_no_leakage']
 
 # %% ../nbs/01_data.ipynb #845ce355
 RESERVED_KEYS = ("label", "mask")  # batch keys that are never modalities
@@ -151,6 +151,16 @@ def collate_multimodal(samples: Iterable[Mapping[str, Any]],
         else:
             batch[k] = values
     return batch
+
+# %% ../nbs/01_data.ipynb #bb99cc92
+def eval_loader(data, batch_size: int = 256, num_workers: int = 0) -> DataLoader | None:
+    "`data` as a `DataLoader` of batch dicts in order (no shuffling, last batch kept): a DataLoader as it is, a Dataset or a list of sample dicts collated; None stays None."
+    if data is None or isinstance(data, DataLoader): return data
+    if not (isinstance(data, Dataset) or isinstance(data, (list, tuple))):
+        raise TypeError(f"evaluation data must be a Dataset, a list of sample dicts or a DataLoader, got {type(data).__name__}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    return DataLoader(data, batch_size=batch_size, shuffle=False, collate_fn=collate_multimodal, num_workers=num_workers)
 
 # %% ../nbs/01_data.ipynb #54a7e1a2
 class SyntheticMultimodal(Dataset):

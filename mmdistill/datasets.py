@@ -4,13 +4,15 @@
 
 # %% ../nbs/02_datasets.ipynb #11fb54e8
 from __future__ import annotations
-import codecs, gzip, hashlib, importlib.util, logging, os, pickle, uuid
+import codecs, gzip, hashlib, importlib.util, logging, os, pickle
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+
+from .core import atomic_path
 
 # %% auto #0
 __all__ = ['HAPT_CLASSES', 'HAPT_TEST_SUBJECTS', 'HAPT_VAL_SUBJECTS', 'HAPT_CHANNELS', 'HAPT_RATE_HZ', 'HAPT_SPLITS',
@@ -175,15 +177,8 @@ def _read_cache(path: Path) -> dict | None:
     return arrays
 
 def _write_cache(path: Path, arrays: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    try:
-        with open(tmp, "wb") as f:
-            np.savez(f, digest=_digest(arrays), version=str(_CACHE_VERSION), **arrays)
-            f.flush(); os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True); raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, digest=_digest(arrays), version=str(_CACHE_VERSION), **arrays)
 
 def hapt_arrays(window: int = 128, stride: int = 64, cache_dir: str | os.PathLike | None = None) -> dict:
     "All HAPT windows as raw arrays, from the cache when it is valid, else rebuilt (and cached)."

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from .core import CheckpointError, load_checkpoint, register_model
+from .core import CheckpointError, eval_mode, freeze, load_checkpoint, module_device, register_model
 from .data import collate_multimodal, to_device
 from .encoders import ConvEncoder
 from .fusion import MeanPoolFusion
@@ -102,11 +102,10 @@ class FeatureTap:
 
 # %% ../nbs/11_distill.ipynb #4908df62
 def freeze_teacher(model: nn.Module) -> nn.Module:
-    "Freeze `model` in place as a teacher (no gradients, eval mode) and return it."
+    "Freeze `model` in place as a teacher (no gradients, eval mode that outlasts a parent's `.train()`) and return it."
     if not isinstance(model, nn.Module):
         raise TypeError(f"a teacher must be an nn.Module, got a {type(model).__name__}; load it with load_teacher(path)")
-    model.requires_grad_(False)
-    return model.eval()
+    return freeze(model)
 
 # %% ../nbs/11_distill.ipynb #8a614c47
 def resolve_checkpoint(path: str | os.PathLike) -> Path:
@@ -227,11 +226,6 @@ class DistillationModel(nn.Module):
             return {**out, "student_features": tap.features(self.student_feature_path)}
 
 # %% ../nbs/11_distill.ipynb #afca952b
-def _module_device(module: nn.Module) -> torch.device:
-    "The device of `module`'s first parameter or buffer (CPU for a module without any)."
-    for t in (*module.parameters(), *module.buffers()): return t.device
-    return torch.device("cpu")
-
 class DistillationObjective:
     "`Trainer` objective `f(outputs, batch) -> (loss, parts)`: logit KD, CE with labels, and one feature term per teacher."
     def __init__(self, teachers: dict, translation: CrossModalTranslation | None, teacher_feature_paths: dict,
@@ -281,15 +275,10 @@ def _probe_batch(data) -> dict:
 
 def _run(model: nn.Module, batch: Mapping, path: str | None) -> tuple[dict, torch.Tensor | None]:
     "`model`'s outputs on `batch` in eval mode without gradients, and its features at `path`; the model's mode is kept."
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        with torch.no_grad(), contextlib.ExitStack() as stack:
-            tap = stack.enter_context(FeatureTap(model, path)) if path is not None else None
-            out = model(to_device(batch, _module_device(model)))
-            return out, tap.features(path) if tap is not None else None
-    finally:
-        for m, mode in modes: m.training = mode
+    with eval_mode(model), torch.no_grad(), contextlib.ExitStack() as stack:
+        tap = stack.enter_context(FeatureTap(model, path)) if path is not None else None
+        out = model(to_device(batch, module_device(model)))
+        return out, tap.features(path) if tap is not None else None
 
 def _feature_paths(teacher_feature_paths, names: list) -> dict:
     "`{teacher: path}` for the teachers that give a feature term."

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .core import register_model
+from .core import check_positive_int, freeze, is_frozen, register_model, unfreeze
 
 # %% auto #0
 __all__ = ['Encoder', 'mu_law', 'SensorEncoder', 'ConvEncoder', 'tiny_config', 'PretrainedEncoder', 'ImageEncoder',
@@ -25,8 +25,12 @@ class Encoder(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.frozen = False
         self._train_requested = True
+
+    @property
+    def frozen(self) -> bool:
+        "Whether the encoder is frozen (`mmdistill.core.freeze`)."
+        return is_frozen(self)
 
     def train(self, mode: bool = True) -> Encoder:
         "Set training mode; a frozen encoder records the request but stays in eval mode."
@@ -35,17 +39,11 @@ class Encoder(nn.Module):
 
     def freeze(self) -> Encoder:
         "Stop training this encoder: no parameter takes gradients, and it stays in eval mode until `unfreeze()`."
-        for p in self.parameters(): p.requires_grad_(False)
-        self.frozen = True
-        super().train(False)
-        return self
+        return freeze(self)
 
     def unfreeze(self) -> Encoder:
         "Make every parameter trainable again and return to the training mode last asked for."
-        for p in self.parameters(): p.requires_grad_(True)
-        self.frozen = False
-        super().train(self._train_requested)
-        return self
+        return unfreeze(self, training=self._train_requested)
 
     def token_spans(self, length: int) -> torch.Tensor:
         "`(n_tokens, 2)` LongTensor of the `[start, end)` input time steps each token covers, for an input of `length` steps."
@@ -73,9 +71,7 @@ def _check_length(length: int) -> int:
     return length
 
 def _check_positive(**values) -> None:
-    for name, v in values.items():
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+    for name, v in values.items(): check_positive_int(name, v)
 
 # %% ../nbs/04_encoders.ipynb #cb8ad1ba
 def mu_law(x: torch.Tensor, mu: float = 255.0) -> torch.Tensor:

@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_evaluate.ipynb #da6189e1
 from __future__ import annotations
-import json, math, os, uuid, warnings
+import json, math, os, warnings
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -13,31 +13,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data import to_device
+from .core import check_labels, eval_mode, module_device, write_atomic
+from .data import eval_loader, to_device
 from .samplers import EpisodeSampler
 
 # %% auto #0
-__all__ = ['KNN_METRICS', 'classification_metrics', 'extract_embeddings', 'knn_predict', 'knn_evaluate', 'fewshot_evaluate',
-           'linear_probe', 'save_json']
+__all__ = ['KNN_METRICS', 'classification_metrics', 'extract_embeddings', 'predict', 'knn_predict', 'knn_evaluate',
+           'fewshot_evaluate', 'linear_probe', 'save_json']
 
 # %% ../nbs/08_evaluate.ipynb #65ea990b
-def _as_labels(y, name: str) -> np.ndarray:
-    "`y` as a 1-D int64 numpy array of class indices `>= 0`, or a ValueError naming `name`."
-    if isinstance(y, torch.Tensor): y = y.detach().cpu().numpy()
-    y = np.asarray(y)
-    if y.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, one class index per sample, got shape {y.shape}; "
-                         f"for scores or logits pass their argmax over the last axis.")
-    if y.size == 0: raise ValueError(f"{name} is empty; pass one class index per sample.")
-    if y.dtype.kind not in "iu":
-        raise ValueError(f"{name} must hold integer class indices, got dtype {y.dtype}; map each class to an integer "
-                         f"0..C-1 first (e.g. y.astype(int) or y.long()).")
-    if y.min() < 0:
-        raise ValueError(f"{name} holds the negative class index {int(y.min())} at position {int(np.argmin(y))}; "
-                         f"classes must be 0..C-1, so drop unlabelled (-1) samples first.")
-    return np.ascontiguousarray(y, dtype=np.int64)
-
-
 def _num_classes(num_classes: int | None, class_names: Sequence[str] | None, *labels: np.ndarray) -> int:
     "The number of classes: `num_classes`, else `len(class_names)`, else one more than the largest label."
     top = max(int(y.max()) for y in labels) + 1
@@ -81,7 +65,7 @@ def _safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 def classification_metrics(y_true, y_pred, num_classes: int | None = None,
                            class_names: Sequence[str] | None = None) -> dict:
     "Accuracy, macro and weighted precision/recall/F1, a per-class report and the confusion matrix, as plain Python."
-    y_true, y_pred = _as_labels(y_true, "y_true"), _as_labels(y_pred, "y_pred")
+    y_true, y_pred = check_labels(y_true, "y_true"), check_labels(y_pred, "y_pred")
     if len(y_true) != len(y_pred):
         raise ValueError(f"y_true has {len(y_true)} labels but y_pred has {len(y_pred)}; give one prediction per sample.")
     C = _num_classes(num_classes, class_names, y_true, y_pred)
@@ -99,13 +83,6 @@ def classification_metrics(y_true, y_pred, num_classes: int | None = None,
             "confusion_matrix": cm.tolist(), "n": int(len(y_true))}
 
 # %% ../nbs/08_evaluate.ipynb #f1b9805d
-def _model_device(model) -> torch.device | None:
-    "The device of the first parameter or buffer of `model`, or None for a plain function or an empty module."
-    if isinstance(model, nn.Module):
-        for t in (*model.parameters(), *model.buffers()): return t.device
-    return None
-
-
 def _per_sample_fields(batch: Mapping[str, Any], size: int) -> dict:
     "Fields of `batch` other than `label` and `mask` with one number or string per sample, such as `subject`."
     out = {}
@@ -138,41 +115,78 @@ def _to_numpy(v) -> np.ndarray:
     return np.asarray(v)
 
 
+def _run_batches(model: nn.Module | Callable, loader, device, fields_of: Callable) -> dict:
+    "Run `model` in eval mode without gradients over `loader`; `fields_of(out, batch, i)` picks each batch's per-sample values; concatenated as numpy."
+    device = torch.device(device) if device is not None else module_device(model, default=None)
+    parts = None
+    with eval_mode(model), torch.no_grad():
+        for i, batch in enumerate(loader):
+            if not isinstance(batch, Mapping):
+                raise TypeError(f"batch {i} is a {type(batch).__name__}, not a dict; build the DataLoader with "
+                                f"collate_fn=collate_multimodal.")
+            if device is not None: batch = to_device(batch, device)
+            fields = fields_of(model(batch), batch, i)
+            if parts is None: parts = {k: [] for k in fields}
+            elif fields.keys() != parts.keys():
+                raise ValueError(f"batch {i} has the fields {sorted(fields)} but batch 0 had {sorted(parts)}; "
+                                 f"give every batch the same fields (all with labels, or none).")
+            for k, v in fields.items(): parts[k].append(_to_numpy(v))
+    if parts is None: raise ValueError("the loader yielded no batches; check that its dataset is not empty.")
+    return {k: np.concatenate(v) for k, v in parts.items()}
+
+
+def _with_batch_fields(fields: dict, batch: Mapping, size: int) -> dict:
+    "`fields` plus the batch's `labels` and other per-sample fields (`subject`, …) that `fields` does not have."
+    if batch.get("label") is not None and "labels" not in fields: fields["labels"] = batch["label"]
+    fields.update({k: v for k, v in _per_sample_fields(batch, size).items() if k not in fields})
+    return fields
+
+
 def extract_embeddings(model: nn.Module | Callable, loader, device: str | torch.device | None = None,
                        key: str = "embedding", return_logits: bool = False) -> dict:
     "Embeddings of every batch of `loader` as numpy arrays, with `labels`, `logits` if asked, and fields like `subject`."
-    device = torch.device(device) if device is not None else _model_device(model)
-    modes = [(m, m.training) for m in model.modules()] if isinstance(model, nn.Module) else []
-    if isinstance(model, nn.Module): model.eval()
-    parts, missing_logits = None, False
-    try:
-        with torch.no_grad():
-            for i, batch in enumerate(loader):
-                if not isinstance(batch, Mapping):
-                    raise TypeError(f"batch {i} is a {type(batch).__name__}, not a dict; build the DataLoader with "
-                                    f"collate_fn=collate_multimodal.")
-                if device is not None: batch = to_device(batch, device)
-                out = model(batch)
-                emb = _output_tensor(out, key, i)
-                fields = {"embeddings": emb}
-                if return_logits:
-                    logits = out.get("logits") if isinstance(out, Mapping) else None
-                    if logits is None: missing_logits = True
-                    else: fields["logits"] = logits
-                if batch.get("label") is not None: fields["labels"] = batch["label"]
-                fields.update({k: v for k, v in _per_sample_fields(batch, len(emb)).items() if k not in fields})
-                if parts is None: parts = {k: [] for k in fields}
-                elif fields.keys() != parts.keys():
-                    raise ValueError(f"batch {i} has the fields {sorted(fields)} but batch 0 had {sorted(parts)}; "
-                                     f"give every batch the same fields (all with labels, or none).")
-                for k, v in fields.items(): parts[k].append(_to_numpy(v))
-    finally:
-        for m, mode in modes: m.training = mode
-    if parts is None: raise ValueError("the loader yielded no batches; check that its dataset is not empty.")
+    missing_logits = False
+    def fields_of(out, batch, i):
+        nonlocal missing_logits
+        emb = _output_tensor(out, key, i)
+        fields = {"embeddings": emb}
+        if return_logits:
+            logits = out.get("logits") if isinstance(out, Mapping) else None
+            if logits is None: missing_logits = True
+            else: fields["logits"] = logits
+        return _with_batch_fields(fields, batch, len(emb))
+    res = _run_batches(model, loader, device, fields_of)
     if missing_logits:
         warnings.warn("return_logits=True but the model returned no 'logits' (it has no classifier head); the result "
                       "has none.", UserWarning, stacklevel=2)
-    return {k: np.concatenate(v) for k, v in parts.items()}
+    return res
+
+# %% ../nbs/08_evaluate.ipynb #8c2b02a6
+def _batch_size(batch: Mapping) -> int:
+    "The number of samples in a batch dict: the length of its first tensor with a batch axis."
+    for v in batch.values():
+        if isinstance(v, torch.Tensor) and v.ndim >= 1: return len(v)
+    raise ValueError(f"the batch has no tensor to tell its size from (fields {sorted(batch)})")
+
+
+def predict(model: nn.Module | Callable, data, batch_size: int = 256, device: str | torch.device | None = None,
+            outputs: Sequence[str] | None = None) -> dict:
+    "Every per-sample output of `model` over `data` (a Dataset, DataLoader or list of samples), in order, as numpy arrays, with `labels` and fields like `subject`."
+    if isinstance(outputs, str): outputs = [outputs]
+    def fields_of(out, batch, i):
+        if isinstance(out, torch.Tensor): out = {"logits": out}
+        if not isinstance(out, Mapping):
+            raise TypeError(f"the model returned a {type(out).__name__} for batch {i}; return a tensor or a dict of tensors "
+                            "(wrap a model with other outputs with mmdistill.models.adapt)")
+        n = _batch_size(batch)
+        fields = {k: v for k, v in out.items() if isinstance(v, torch.Tensor) and v.ndim >= 1 and len(v) == n}
+        if outputs is not None:
+            missing = [k for k in outputs if k not in fields]
+            if missing:
+                raise KeyError(f"the model gives no per-sample {missing} for batch {i}; it gives {sorted(fields)}")
+            fields = {k: fields[k] for k in outputs}
+        return _with_batch_fields(fields, batch, n)
+    return _run_batches(model, eval_loader(data, batch_size), device, fields_of)
 
 # %% ../nbs/08_evaluate.ipynb #e858ecb7
 KNN_METRICS = ("cosine", "euclidean", "manhattan")
@@ -201,7 +215,7 @@ def _check_knn(train_emb, train_y, test_emb, k: int, metric: str, batch_size: in
     if device is None and isinstance(train_emb, torch.Tensor): device = train_emb.device
     train = _as_embeddings(train_emb, "train_emb", device)
     test = _as_embeddings(test_emb, "test_emb", train.device)
-    train_y = _as_labels(train_y, "train_y")
+    train_y = check_labels(train_y, "train_y")
     _check_pair(train, train_y, "train_emb", "train_y")
     if train.shape[1] != test.shape[1]:
         raise ValueError(f"train_emb has dim {train.shape[1]} but test_emb has dim {test.shape[1]}; embed both with the "
@@ -255,7 +269,7 @@ def knn_evaluate(train_emb, train_y, test_emb, test_y, k: int = 5, metric: str =
                  num_classes: int | None = None, class_names: Sequence[str] | None = None, batch_size: int = 1024,
                  device: str | torch.device | None = None) -> dict:
     "`classification_metrics` of the k-NN vote (`knn_predict`) on the test set, plus `k` and `metric`."
-    train_y, test_y = _as_labels(train_y, "train_y"), _as_labels(test_y, "test_y")
+    train_y, test_y = check_labels(train_y, "train_y"), check_labels(test_y, "test_y")
     if len(test_emb) != len(test_y):
         raise ValueError(f"test_emb has {len(test_emb)} rows but test_y has {len(test_y)} labels; give one label per row.")
     C = _num_classes(num_classes, class_names, train_y, test_y)
@@ -306,7 +320,7 @@ def linear_probe(train_emb, train_y, test_emb, test_y, epochs: int = 100, lr: fl
     if device is None and isinstance(train_emb, torch.Tensor): device = train_emb.device
     train = _as_embeddings(train_emb, "train_emb", device)
     test = _as_embeddings(test_emb, "test_emb", train.device)
-    train_y, test_y = _as_labels(train_y, "train_y"), _as_labels(test_y, "test_y")
+    train_y, test_y = check_labels(train_y, "train_y"), check_labels(test_y, "test_y")
     _check_pair(train, train_y, "train_emb", "train_y"); _check_pair(test, test_y, "test_emb", "test_y")
     if train.shape[1] != test.shape[1]:
         raise ValueError(f"train_emb has dim {train.shape[1]} but test_emb has dim {test.shape[1]}; embed both with the "
@@ -351,18 +365,5 @@ def _json_default(obj):
 
 
 def save_json(obj, path: str | os.PathLike) -> Path:
-    "Write `obj` as indented JSON to `path` atomically (temporary file, then `os.replace`); numpy and torch values allowed."
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=2, default=_json_default)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    "Write `obj` as indented JSON to `path` atomically (`mmdistill.core.write_atomic`); numpy and torch values allowed."
+    return write_atomic(path, json.dumps(obj, indent=2, default=_json_default) + "\n")

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from .core import eval_mode, module_device
 from .data import collate_multimodal, to_device
 
 # %% auto #0
@@ -72,21 +73,13 @@ def sample_batch(dataset, index: int) -> dict:
         raise IndexError(f"sample {index} is out of range for a dataset of {len(dataset)} samples")
     return collate_multimodal([dataset[int(index)]])
 
-def _first_device(model) -> torch.device:
-    return next((p.device for p in model.parameters()), torch.device("cpu"))
-
 def attention_maps(model: torch.nn.Module, batch: Mapping, device=None) -> dict:
     "Fusion attention `{modality: (B, heads, tokens, T_m)}`, token `spans`, window `length`, and `probs` / `pred` when the model has a head."
-    device = torch.device(device) if device is not None else _first_device(model)
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        if "return_attention" not in inspect.signature(model.forward).parameters:
-            raise ValueError(f"{type(model).__name__} does not return attention maps (its forward has no "
-                             "return_attention); use a MultimodalModel with CrossAttentionFusion")
-        with torch.no_grad(): out = model(to_device(dict(batch), device), return_attention=True)
-    finally:
-        for m, mode in modes: m.training = mode
+    device = torch.device(device) if device is not None else module_device(model)
+    if "return_attention" not in inspect.signature(model.forward).parameters:
+        raise ValueError(f"{type(model).__name__} does not return attention maps (its forward has no "
+                         "return_attention); use a MultimodalModel with CrossAttentionFusion")
+    with eval_mode(model), torch.no_grad(): out = model(to_device(dict(batch), device), return_attention=True)
     attention = out.get("attention") if isinstance(out, Mapping) else None
     if not attention:
         fusion = type(getattr(model, "fusion", None)).__name__

@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .core import CheckpointError, load_checkpoint, register_model
-from .encoders import Encoder
+from .core import (CheckpointError, check_labels, check_positive_int, freeze, is_frozen, keep_frozen_in_eval,
+                            load_checkpoint, register_model, unfreeze)
 from .evaluate import extract_embeddings
 from .train import Callback
 
@@ -26,20 +26,15 @@ _log = logging.getLogger("mmdistill.finetune")
 
 _ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, "silu": nn.SiLU, "tanh": nn.Tanh}
 
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
 @register_model
 class MLPHead(nn.Module):
     "Classifier head: `Linear → activation → Dropout` for each hidden size, then a `Linear` to `n_classes` logits."
     def __init__(self, in_dim: int, hidden_dims: Sequence[int] = (128,), n_classes: int = 2, dropout: float = 0.1,
                  activation: str = "gelu"):
         super().__init__()
-        in_dim, n_classes = _positive_int("in_dim", in_dim), _positive_int("n_classes", n_classes)
+        in_dim, n_classes = check_positive_int("in_dim", in_dim), check_positive_int("n_classes", n_classes)
         if isinstance(hidden_dims, (int, np.integer)) and not isinstance(hidden_dims, bool): hidden_dims = (hidden_dims,)
-        hidden_dims = tuple(_positive_int(f"hidden_dims[{i}]", h) for i, h in enumerate(hidden_dims))
+        hidden_dims = tuple(check_positive_int(f"hidden_dims[{i}]", h) for i, h in enumerate(hidden_dims))
         if activation not in _ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}; choose one of {sorted(_ACTIVATIONS)}")
         if not 0 <= dropout < 1: raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
@@ -57,36 +52,6 @@ class MLPHead(nn.Module):
             raise ValueError(f"MLPHead was built with in_dim={self.in_dim} but got features of shape {tuple(x.shape)}; "
                              f"build it with in_dim={x.shape[-1]} (the encoder's out_dim)")
         return self.net(x)
-
-# %% ../nbs/10_finetune.ipynb #8e695933
-def _stay_in_eval(module: nn.Module, args) -> None:
-    "Forward pre-hook of a frozen module: back to eval mode if a parent's `.train()` switched it."
-    if module.training: nn.Module.train(module, False)
-
-def _is_frozen(module: nn.Module) -> bool:
-    return module.frozen if isinstance(module, Encoder) else bool(getattr(module, "_mmdistill_frozen", False))
-
-def _freeze(module: nn.Module) -> None:
-    "No gradients for `module`, and eval mode that outlasts a parent's `.train()`."
-    if isinstance(module, Encoder):
-        module.freeze()
-        return
-    module.requires_grad_(False)
-    nn.Module.train(module, False)
-    if getattr(module, "_mmdistill_eval_hook", None) is None:
-        module._mmdistill_eval_hook = module.register_forward_pre_hook(_stay_in_eval)
-    module._mmdistill_frozen = True
-
-def _unfreeze(module: nn.Module, training: bool) -> None:
-    "Make every parameter of `module` trainable again, in training mode `training`."
-    if isinstance(module, Encoder):
-        module.unfreeze()
-        return
-    module.requires_grad_(True)
-    hook = getattr(module, "_mmdistill_eval_hook", None)
-    if hook is not None: hook.remove()
-    module._mmdistill_eval_hook, module._mmdistill_frozen = None, False
-    module.train(training)
 
 # %% ../nbs/10_finetune.ipynb #350d8794
 _POOLS = ("mean", "cls", "max")
@@ -114,7 +79,7 @@ class EncoderClassifier(nn.Module):
     def out_dim(self) -> int: return self.encoder.out_dim
 
     @property
-    def encoder_frozen(self) -> bool: return _is_frozen(self.encoder)
+    def encoder_frozen(self) -> bool: return is_frozen(self.encoder)
 
     def pool_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
         "Features `(B, D)` of tokens `(B, N, D)`: their mean, their maximum, or the first (class) token."
@@ -136,19 +101,18 @@ class EncoderClassifier(nn.Module):
 
     def freeze_encoder(self) -> EncoderClassifier:
         "Train only the head: the encoder takes no gradients and stays in eval mode until `unfreeze_encoder()`."
-        _freeze(self.encoder)
+        freeze(self.encoder)
         return self
 
     def unfreeze_encoder(self) -> EncoderClassifier:
         "Make every encoder parameter trainable again, in this model's training mode."
-        _unfreeze(self.encoder, self.training)
+        unfreeze(self.encoder, self.training)
         return self
 
     def train(self, mode: bool = True) -> EncoderClassifier:
         "Set training mode; a frozen encoder stays in eval mode."
         super().train(mode)
-        if self.encoder_frozen: nn.Module.train(self.encoder, False)
-        return self
+        return keep_frozen_in_eval(self)
 
 # %% ../nbs/10_finetune.ipynb #46d6a235
 class FreezeEncoder(Callback):
@@ -172,34 +136,23 @@ class FreezeEncoder(Callback):
 
     def on_epoch_start(self, trainer, epoch):
         module, frozen = self.target(trainer), epoch <= self.freeze_epochs
-        if frozen and not _is_frozen(module):
-            _freeze(module)
+        if frozen and not is_frozen(module):
+            freeze(module)
             _log.info("epoch %d: %s frozen (until epoch %d)", epoch, self.attr, self.freeze_epochs)
-        elif not frozen and _is_frozen(module):
-            _unfreeze(module, trainer.unwrapped.training)
+        elif not frozen and is_frozen(module):
+            unfreeze(module, trainer.unwrapped.training)
             _log.info("epoch %d: %s unfrozen", epoch, self.attr)
 
     def on_epoch_end(self, trainer, epoch, metrics):
-        metrics["encoder_frozen"] = _is_frozen(self.target(trainer))
+        metrics["encoder_frozen"] = is_frozen(self.target(trainer))
 
 # %% ../nbs/10_finetune.ipynb #7273b4c8
-def _as_label_array(labels, name: str = "labels") -> np.ndarray:
-    "`labels` as a 1-D int64 numpy array of class indices >= 0."
-    y = labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
-    if y.ndim != 1 or y.size == 0:
-        raise ValueError(f"{name} must be a non-empty 1-D sequence of class indices, got shape {y.shape}")
-    if y.dtype.kind not in "iu":
-        raise ValueError(f"{name} must hold integer class indices, got dtype {y.dtype}; map classes to 0..C-1 first")
-    if y.min() < 0:
-        raise ValueError(f"{name} holds the negative class {int(y.min())}; drop unlabelled (-1) samples first")
-    return y.astype(np.int64)
-
 def balanced_class_weights(labels, num_classes: int | None = None) -> torch.Tensor:
     "Weights `n_samples / (n_classes · count_c)` per class (scikit-learn's 'balanced'), for `nn.CrossEntropyLoss(weight=...)`."
-    y = _as_label_array(labels)
+    y = check_labels(labels)
     top = int(y.max()) + 1
     if num_classes is None: num_classes = top
-    num_classes = _positive_int("num_classes", num_classes)
+    num_classes = check_positive_int("num_classes", num_classes)
     if num_classes < top:
         raise ValueError(f"the labels go up to class {top - 1} but num_classes={num_classes}; pass num_classes={top} or more")
     counts = np.bincount(y, minlength=num_classes)

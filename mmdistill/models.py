@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .core import count_parameters, register_model
+from .core import count_parameters, freeze, keep_frozen_in_eval, register_model, unfreeze
 from .data import modality_mask
 
 # %% auto #0
@@ -58,12 +58,12 @@ class MultimodalModel(nn.Module):
 
     def freeze_encoders(self, names=None):
         "Freeze the encoders (all, or those in `names`): no gradients, and eval mode for their norm and dropout layers."
-        for m in self._pick(names): _set_frozen(self.encoders[m], True)
+        for m in self._pick(names): freeze(self.encoders[m])
         return self
 
     def unfreeze_encoders(self, names=None):
         "Make the encoders (all, or those in `names`) trainable again."
-        for m in self._pick(names): _set_frozen(self.encoders[m], False)
+        for m in self._pick(names): unfreeze(self.encoders[m], self.training)
         return self
 
     def _pick(self, names):
@@ -74,9 +74,7 @@ class MultimodalModel(nn.Module):
 
     def train(self, mode: bool = True):
         super().train(mode)
-        for enc in self.encoders.values():  # frozen encoders stay in eval mode (batch-norm statistics, dropout)
-            if getattr(enc, "_mmdistill_frozen", False): enc.eval()
-        return self
+        return keep_frozen_in_eval(self)  # frozen encoders stay in eval mode (batch-norm statistics, dropout)
 
     def parameter_summary(self) -> dict:
         "Total and trainable parameters per part (each encoder, fusion, head) and overall."
@@ -85,12 +83,3 @@ class MultimodalModel(nn.Module):
         if self.head is not None: parts["head"] = count_parameters(self.head)
         parts["total"] = count_parameters(self)
         return parts
-
-def _set_frozen(module: nn.Module, frozen: bool):
-    "Freeze or unfreeze a module, using its own `freeze()` / `unfreeze()` when it has them."
-    method = getattr(module, "freeze" if frozen else "unfreeze", None)
-    if callable(method): method()
-    else:
-        module.requires_grad_(not frozen)
-        if frozen: module.eval()
-    module._mmdistill_frozen = frozen

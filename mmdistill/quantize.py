@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 import mmdistill
+from .core import check_positive_int, eval_mode, module_device
 from .data import modality_names
 
 # %% auto #0
@@ -161,13 +162,9 @@ def check_onnx_parity(model: nn.Module, onnx_path, example_inputs, rtol: float =
     sess = _session(onnx_path)
     names, outputs = [i.name for i in sess.get_inputs()], [o.name for o in sess.get_outputs()]
     batch = _as_batch(example_inputs, names)
-    device = next((p.device for p in model.parameters()), torch.device("cpu"))
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            expected = PositionalWrapper(model, names, outputs)(*(batch[m].to(device) for m in names))
-    finally: model.train(was_training)
+    device = module_device(model)
+    with eval_mode(model), torch.no_grad():
+        expected = PositionalWrapper(model, names, outputs)(*(batch[m].to(device) for m in names))
     got = sess.run(outputs, {m: batch[m].cpu().numpy() for m in names})
     report = {"max_abs_diff": 0.0, "per_output": {}, "rtol": rtol, "atol": atol, "batch_size": len(batch[names[0]])}
     for name, e, g in zip(outputs, expected, got):
@@ -216,21 +213,20 @@ def export_onnx(model: nn.Module, example_inputs, path, modalities: Sequence[str
         if not modalities: raise ValueError("cannot tell the model's modalities: pass modalities=['acc', ...]")
     modalities = [modalities] if isinstance(modalities, str) else list(modalities)
     batch = _as_batch(example_inputs, modalities)
-    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    device = module_device(model)
     # a batch of one would be specialised to a constant by torch.export: trace with two rows, check parity on the original
     args = tuple((t if len(t) > 1 else torch.cat([t, t])).to(device) for t in batch.values())
     batch_dim = torch.export.Dim("batch")
-    was_training = model.training
-    wrapper = PositionalWrapper(model, modalities, outputs).eval()
+    wrapper = PositionalWrapper(model, modalities, outputs)
     path.parent.mkdir(parents=True, exist_ok=True)
     fastpath = torch.backends.mha.get_fastpath_enabled()
     try:  # the fused inference kernel of nn.TransformerEncoderLayer has no ONNX translation: trace the plain ops
         torch.backends.mha.set_fastpath_enabled(False)
-        with torch.no_grad(), _quiet_exporter():
+        with eval_mode(wrapper), torch.no_grad(), _quiet_exporter():
             torch.onnx.export(wrapper, args, str(path), dynamo=True, external_data=False, input_names=modalities,
                               output_names=list(outputs), dynamic_shapes=(tuple({0: batch_dim} for _ in modalities),),
                               opset_version=opset, verbose=False)
-    finally: model.train(was_training); torch.backends.mha.set_fastpath_enabled(fastpath)
+    finally: torch.backends.mha.set_fastpath_enabled(fastpath)
     proto = onnx.load(str(path))
     removed = strip_onnx_metadata(proto)
     shapes = {m: ["batch", *batch[m].shape[1:]] for m in modalities}
@@ -520,11 +516,6 @@ def verify_quantization(fp32_path, int8_path, data, metric: str = "accuracy", th
     return report
 
 # %% ../nbs/12_quantize.ipynb #c0834cfb
-def _positive_int(name: str, value, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
 def _feed(specs: dict, batch_size: int, arrays: Mapping[str, np.ndarray] | None, rng) -> dict:
     "One batch of `batch_size` rows: rows of `arrays` (repeated as needed) or random values of the model's input shapes."
     feed = {}
@@ -542,9 +533,9 @@ def _feed(specs: dict, batch_size: int, arrays: Mapping[str, np.ndarray] | None,
 def benchmark_onnx(path, inputs=None, batch_sizes: Sequence[int] = (1, 256), warmup: int = 10, repeats: int = 100,
                    threads: int | None = None, seed: int = 0) -> dict:
     "Latency percentiles (ms) at the first batch size and throughput (samples/s) at the last, with onnxruntime on CPU."
-    batch_sizes = [_positive_int("batch_sizes[i]", b) for b in ([batch_sizes] if isinstance(batch_sizes, int) else batch_sizes)]
+    batch_sizes = [check_positive_int("batch_sizes[i]", b) for b in ([batch_sizes] if isinstance(batch_sizes, int) else batch_sizes)]
     if not batch_sizes: raise ValueError("batch_sizes is empty: give at least one, e.g. (1, 256)")
-    warmup, repeats = _positive_int("warmup", warmup, 0), _positive_int("repeats", repeats)
+    warmup, repeats = check_positive_int("warmup", warmup, 0), check_positive_int("repeats", repeats)
     sess = _session(path, threads)
     specs = _input_specs(path)
     arrays = None
@@ -597,7 +588,7 @@ def mcu_summary(onnx_path, activation_bytes: int | None = None) -> dict:
     "Flash (weights, file) and RAM (peak activations) needs, parameters and multiply-accumulates of an ONNX model at batch 1."
     onnx = _require("onnx", "mcu_summary")
     path = Path(_existing(onnx_path, "ONNX model"))
-    if activation_bytes is not None: activation_bytes = _positive_int("activation_bytes", activation_bytes)
+    if activation_bytes is not None: activation_bytes = check_positive_int("activation_bytes", activation_bytes)
     model = onnx.load(str(path))
     g = model.graph
     inits = {t.name for t in g.initializer}
@@ -690,9 +681,9 @@ def export_c_header(onnx_path, header_path, var_name: str = "mmdistill_model", a
     if not isinstance(var_name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", var_name) or var_name in _C_KEYWORDS:
         raise ValueError(f"var_name {var_name!r} is not a valid C identifier; use letters, digits and underscores, "
                          "not starting with a digit, e.g. 'har_model'")
-    alignment = _positive_int("alignment", alignment)
+    alignment = check_positive_int("alignment", alignment)
     if alignment & (alignment - 1): raise ValueError(f"alignment must be a power of two, got {alignment}")
-    bytes_per_line = _positive_int("bytes_per_line", bytes_per_line)
+    bytes_per_line = check_positive_int("bytes_per_line", bytes_per_line)
     header_path = Path(header_path)
     guard, align = f"{var_name.upper()}_H", f"{var_name.upper()}_ALIGN"
     lines = [", ".join(f"0x{b:02x}" for b in data[i:i + bytes_per_line]) for i in range(0, len(data), bytes_per_line)]

@@ -9,19 +9,15 @@ import numpy as np
 import torch
 from torch.utils.data import Sampler
 
+from .core import check_labels
+
 # %% auto #0
 __all__ = ['ClassBalancedBatchSampler', 'EpisodeSampler']
 
 # %% ../nbs/03_samplers.ipynb #9402fbb0
 def _members_by_class(labels) -> tuple[np.ndarray, list[np.ndarray]]:
     "Check `labels` and return its distinct classes, sorted, with the indices of the samples in each."
-    if isinstance(labels, torch.Tensor): labels = labels.detach().cpu().numpy()
-    labels = np.asarray(labels)
-    if labels.ndim != 1:
-        raise ValueError(f"labels must be 1-D, one class per sample, got shape {labels.shape}; flatten it first.")
-    if labels.size == 0: raise ValueError("labels is empty; pass one integer class label per sample.")
-    if labels.dtype.kind not in "iu":
-        raise ValueError(f"labels must be integers, got dtype {labels.dtype}; map each class to an integer id first.")
+    labels = check_labels(labels, allow_negative=True)   # any integer ids: -1 is a class like any other here
     lo, hi = int(labels.min()), int(labels.max())
     if hi - lo >= 1 << 16:  # a wide label range: sort the class codes instead
         classes, codes = np.unique(labels, return_inverse=True)

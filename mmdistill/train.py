@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_train.ipynb #f0136b7f
 from __future__ import annotations
-import csv, io, json, logging, math, os, random, time, uuid, warnings
+import csv, io, json, logging, math, os, random, time, warnings
 from pathlib import Path
 from typing import Callable
 
@@ -14,8 +14,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from .core import get_device, load_checkpoint, save_checkpoint, seed_everything
-from .data import collate_multimodal, modality_names, to_device
+from .core import eval_mode, get_device, load_checkpoint, save_checkpoint, seed_everything, write_atomic
+from .data import collate_multimodal, eval_loader, modality_names, to_device
 from .samplers import ClassBalancedBatchSampler
 from .losses import DegenerateBatchWarning, SupConCELoss, SupConLoss
 from .evaluate import classification_metrics, extract_embeddings, knn_evaluate
@@ -173,14 +173,6 @@ def _make_accelerator(mixed_precision: str, device, find_unused_parameters: bool
     handlers = [DistributedDataParallelKwargs(find_unused_parameters=True)] if find_unused_parameters else []
     return Accelerator(cpu=cpu, mixed_precision=mixed_precision, kwargs_handlers=handlers)
 
-def _write_text_atomic(path: Path, text: str):
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True); raise
-
 def _rng_state() -> dict:
     st = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
     if torch.cuda.is_available(): st["cuda"] = torch.cuda.get_rng_state_all()
@@ -231,7 +223,7 @@ class Trainer:
         seed_everything(seed)
         self.train_loader, self._shard_loader = self._train_loader(train_data, batch_size, sampler, classes_per_batch,
                                                                    samples_per_class, class_choice, num_workers)
-        self.val_loader = self._eval_loader(val_data)
+        self.val_loader = eval_loader(val_data)
         base = train_data.dataset if isinstance(train_data, DataLoader) else train_data
         meta = {k: getattr(base, k) for k in ("stats", "classes") if getattr(base, k, None) is not None}
         if "classes" in meta: meta["classes"] = list(meta["classes"])
@@ -284,11 +276,6 @@ class Trainer:
                               num_workers=num_workers), False
         raise ValueError(f"sampler must be 'balanced' or 'random', got {sampler!r}")
 
-    @staticmethod
-    def _eval_loader(data, batch_size: int = 256):
-        if data is None or isinstance(data, DataLoader): return data
-        return DataLoader(data, batch_size=batch_size, shuffle=False, collate_fn=collate_multimodal)
-
     def _set_epoch(self, epoch: int):
         for obj in (self.train_loader.batch_sampler, getattr(self.train_loader, "sampler", None),
                     getattr(self.train_loader.batch_sampler, "sampler", None)):
@@ -305,39 +292,34 @@ class Trainer:
 
     def evaluate(self, data=None) -> dict:
         "Metrics on `data` (default: the validation data): classifier metrics, or the objective as `loss` for a model without logits; k-NN accuracy with `knn_reference`."
-        loader = self._eval_loader(data) if data is not None else self.val_loader
+        loader = eval_loader(data) if data is not None else self.val_loader
         if loader is None: return {}
         model, device, out = self.eval_model, self.accelerator.device, {}
-        modes = [(m, m.training) for m in model.modules()]
-        model.eval()
         logits, labels, embeddings, emb_labels, total, count = [], [], [], [], 0.0, 0
-        try:
-            with torch.no_grad(), warnings.catch_warnings():
-                # evaluation batches are not class-balanced: a contrastive objective may see no positive there
-                warnings.simplefilter("ignore", DegenerateBatchWarning)
-                for batch in loader:
-                    batch = to_device(batch, device)
-                    o = model(batch)
-                    o = o if isinstance(o, dict) else {"embedding": o}
-                    y = batch.get("label")
-                    if o.get("logits") is not None and y is not None:
-                        logits.append(o["logits"].float().cpu()); labels.append(y.cpu())
-                    else:  # a regressor, or a model without a head: the training objective is the validation loss
-                        first = next((v for v in batch.values() if isinstance(v, torch.Tensor) and v.ndim), None)
-                        n = len(first) if first is not None else 1
-                        res = self.objective(o, batch)
-                        total += float((res[0] if isinstance(res, tuple) else res).float()) * n; count += n
-                    if o.get("embedding") is not None and y is not None:
-                        embeddings.append(o["embedding"].float().cpu()); emb_labels.append(y.cpu())
-        finally:
-            for m, mode in modes: m.training = mode
+        with eval_mode(model), torch.no_grad(), warnings.catch_warnings():
+            # evaluation batches are not class-balanced: a contrastive objective may see no positive there
+            warnings.simplefilter("ignore", DegenerateBatchWarning)
+            for batch in loader:
+                batch = to_device(batch, device)
+                o = model(batch)
+                o = o if isinstance(o, dict) else {"embedding": o}
+                y = batch.get("label")
+                if o.get("logits") is not None and y is not None:
+                    logits.append(o["logits"].float().cpu()); labels.append(y.cpu())
+                else:  # a regressor, or a model without a head: the training objective is the validation loss
+                    first = next((v for v in batch.values() if isinstance(v, torch.Tensor) and v.ndim), None)
+                    n = len(first) if first is not None else 1
+                    res = self.objective(o, batch)
+                    total += float((res[0] if isinstance(res, tuple) else res).float()) * n; count += n
+                if o.get("embedding") is not None and y is not None:
+                    embeddings.append(o["embedding"].float().cpu()); emb_labels.append(y.cpu())
         if logits:
             logits, y = torch.cat(logits), torch.cat(labels)
             m = classification_metrics(y.numpy(), logits.argmax(1).numpy(), num_classes=logits.shape[1])
             out.update(loss=F.cross_entropy(logits, y).item(), accuracy=m["accuracy"], f1_macro=m["f1_macro"])
         elif count: out["loss"] = total / count
         if self.knn_reference is not None and embeddings:
-            ref = extract_embeddings(model, self._eval_loader(self.knn_reference), device=device)
+            ref = extract_embeddings(model, eval_loader(self.knn_reference), device=device)
             out["knn_accuracy"] = knn_evaluate(ref["embeddings"], ref["labels"], torch.cat(embeddings).numpy(),
                                                torch.cat(emb_labels).numpy(), k=self.knn_k)["accuracy"]
         return out
@@ -372,11 +354,11 @@ class Trainer:
             extra = {"ema_state": self.ema.state_dict()} if self.ema is not None else {}
             save_checkpoint(self.out_dir / "latest.safetensors", self.unwrapped, self.optimizer.optimizer, self.scheduler,
                             **self._state_metadata(), **extra)
-            _write_text_atomic(self.out_dir / "history.json", json.dumps(self.history, indent=1))
+            write_atomic(self.out_dir / "history.json", json.dumps(self.history, indent=1))
             buf = io.StringIO()
             keys = list(dict.fromkeys(k for row in self.history for k in row))
             w = csv.DictWriter(buf, fieldnames=keys); w.writeheader(); w.writerows(self.history)
-            _write_text_atomic(self.out_dir / "history.csv", buf.getvalue())
+            write_atomic(self.out_dir / "history.csv", buf.getvalue())
         acc.wait_for_everyone()
 
     def _fall_back_to_train_loss(self):
