@@ -1,6 +1,6 @@
 """Distillation table: teacher, acc-only student alone, student distilled, INT8 student, over several seeds.
 
-Each seed runs mmdistill's main job (`mmdistill.cli.run_demo`, the same code as `mmdistill demo`) on HAPT:
+Each seed runs mmdistill's main job (`mmdistill.jobs.run_demo`, the same code as `mmdistill demo`) on HAPT:
 the acc + gyro teacher, the conv-only microcontroller student trained alone and distilled from the teacher,
 then the distilled student exported to ONNX and quantized to INT8. Accuracies are on the nine test subjects;
 every choice is made on the validation subjects.
@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mmdistill.cli import DemoConfig, run_demo
+from mmdistill.recipes import DemoConfig
+from mmdistill.jobs import run_demo
 from mmdistill.evaluate import save_json
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -88,7 +89,7 @@ def render(result: dict, section: bool = False) -> str:
     lines += ["", f"Distilled student beats the student alone on {result['kd_beats_scratch']}; INT8 accepted (≤ 1 point below FP32) "
               f"on {sum(result['accepted'])}/{len(result['accepted'])} seeds; {np.mean(result['seconds']):.0f} s per seed."]
     if section:
-        lines += ["", "Each seed runs the main job (`mmdistill.cli.run_demo`, as `mmdistill demo`): the acc + gyro teacher, the "
+        lines += ["", "Each seed runs the main job (`mmdistill.jobs.run_demo`, as `mmdistill demo`): the acc + gyro teacher, the "
                   "conv-only microcontroller student trained alone and distilled from it, and the distilled student exported "
                   "to ONNX and quantized to INT8. Accuracy on the nine test subjects; every choice made on the validation "
                   "subjects. Parameters: PyTorch model; file: .onnx bytes. Every row comes from the one command below."]

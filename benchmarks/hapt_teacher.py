@@ -31,10 +31,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mmdistill.cli import DemoConfig, fit_hapt_teacher
+from mmdistill.recipes import DemoConfig, fit_hapt_teacher
 from mmdistill.datasets import HAPT_TEST_SUBJECTS, load_hapt
-from mmdistill.evaluate import classification_metrics, extract_embeddings, fewshot_evaluate, knn_evaluate, save_json
-from mmdistill.train import Trainer
+from mmdistill.evaluate import classification_metrics, fewshot_evaluate, knn_evaluate, predict, save_json
 
 
 BANDS = ((1, 3), (3, 6), (6, 12), (12, 24), (24, 65))  # rfft bins of a 128-step window at 50 Hz: 0.4-1.2 Hz ... 9.4-25 Hz
@@ -77,13 +76,11 @@ def run_seed(seed, out, epochs, data):
     seconds = time.time() - t0
     model = trainer.load_best().eval()
     best = max(history, key=lambda h: h["val_accuracy"])
-    loader = lambda ds: Trainer._eval_loader(ds)
-    tr = extract_embeddings(model, loader(data["train"]))
-    te = extract_embeddings(model, loader(data["test"]), return_logits=True)
+    tr, te = predict(model, data["train"], outputs="embedding"), predict(model, data["test"])
     head = classification_metrics(te["labels"], te["logits"].argmax(1), num_classes=12, class_names=list(data["test"].classes))
-    knn = knn_evaluate(tr["embeddings"], tr["labels"], te["embeddings"], te["labels"], k=5, metric="cosine", num_classes=12)
-    fs1 = fewshot_evaluate(te["embeddings"], te["labels"], n_way=5, k_shot=1, n_query=15, episodes=400, seed=seed)
-    fs5 = fewshot_evaluate(te["embeddings"], te["labels"], n_way=5, k_shot=5, n_query=15, episodes=400, seed=seed)
+    knn = knn_evaluate(tr["embedding"], tr["labels"], te["embedding"], te["labels"], k=5, metric="cosine", num_classes=12)
+    fs1 = fewshot_evaluate(te["embedding"], te["labels"], n_way=5, k_shot=1, n_query=15, episodes=400, seed=seed)
+    fs5 = fewshot_evaluate(te["embedding"], te["labels"], n_way=5, k_shot=5, n_query=15, episodes=400, seed=seed)
     return {"seed": seed, "best_epoch": best["epoch"], "val_accuracy": best["val_accuracy"],
             "test_accuracy": head["accuracy"], "test_f1_macro": head["f1_macro"], "test_knn_accuracy": knn["accuracy"],
             "fewshot_5way1shot": {k: fs1[k] for k in ("mean", "std", "sem", "ci95")},
@@ -107,7 +104,7 @@ def cross_validate(out, folds=3, seed=0, epochs=DemoConfig.teacher_epochs) -> di
             trainer = fit_hapt_teacher(data, out / f"cv_fold{fold}_summary{int(summary)}", cfg)
             last = trainer.history[-1]
             model = trainer.eval_model.eval()   # the weights after the last epoch (EMA): nothing selected on the fold
-            pred = extract_embeddings(model, Trainer._eval_loader(data["val"]), return_logits=True)
+            pred = predict(model, data["val"], outputs="logits")
             y, p = np.asarray(pred["labels"]), np.asarray(pred["logits"]).argmax(1)
             rows.append({"fold": fold, "held_out": held, "summary": summary, "accuracy": float((p == y).mean()),
                          "accuracy_last5_mean": float(np.mean([h["val_accuracy"] for h in trainer.history[-5:]])),

@@ -97,7 +97,9 @@ def main():
     from mmdistill.core import count_parameters, seed_everything
     from mmdistill.data import collate_multimodal
     from mmdistill.datasets import load_hapt
-    from mmdistill.quantize import benchmark_onnx, export_onnx, mcu_summary, quantize_onnx
+    from mmdistill.export import export_onnx
+    from mmdistill.footprint import mcu_summary
+    from mmdistill.quantize import benchmark_onnx, quantize_onnx
     load = _results.load_busy()
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
     train, test = load_hapt("train"), load_hapt("test")
