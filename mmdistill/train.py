@@ -199,9 +199,10 @@ def _route_settings(groups: dict, flat: dict, others: tuple = ()) -> dict:
     unknown = [k for k in flat if k not in route]
     if unknown:
         valid = [*route, *others]
-        hints = [f"{k!r}" + (f" (did you mean {' or '.join(map(repr, difflib.get_close_matches(k, valid, n=3)))}?)"
-                             if difflib.get_close_matches(k, valid, n=3) else "") for k in unknown]
-        raise TypeError(f"Trainer got unknown keyword arguments: {', '.join(hints)}; the settings are {sorted(valid)}")
+        close = {k: difflib.get_close_matches(k, valid, n=3) for k in unknown}
+        hints = [f"{k!r}" + (f" (did you mean {' or '.join(map(repr, c))}?)" if c else "") for k, c in close.items()]
+        raise TypeError(f"Trainer got unknown keyword arguments: {', '.join(hints)}"
+                        + ("" if all(close.values()) else f"; the valid ones are {sorted(valid)}"))
     out = {}
     for group, cls in _GROUPS.items():
         given, mine = groups.get(group), {k: v for k, v in flat.items() if route[k][0] == group}
@@ -524,13 +525,19 @@ class Trainer:
 
 # %% ../nbs/09_train.ipynb #7a9c80ea
 @patch(as_prop=True)
-def monitor(self: Trainer) -> str: return self.metric_monitor.monitor
+def monitor(self: Trainer) -> str:
+    "The monitored metric (`train_loss` after a fallback)."
+    return self.metric_monitor.monitor
 
 @patch(as_prop=True)
-def mode(self: Trainer) -> str: return self.metric_monitor.mode
+def mode(self: Trainer) -> str:
+    "Which way the monitored metric is better: 'max' or 'min'."
+    return self.metric_monitor.mode
 
 @patch(as_prop=True)
-def out_dir(self: Trainer) -> Path | None: return self.checkpoints.out_dir
+def out_dir(self: Trainer) -> Path | None:
+    "The run folder (None: nothing is saved)."
+    return self.checkpoints.out_dir
 
 @patch
 def _setup(self: Trainer, model: nn.Module, train_data, val_data):
