@@ -4,25 +4,29 @@
 
 # %% ../nbs/09_train.ipynb #f0136b7f
 from __future__ import annotations
-import csv, io, json, logging, math, os, random, time, warnings
+import csv, difflib, inspect, io, json, logging, math, os, random, time, warnings
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from fastcore.basics import patch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from .core import eval_mode, get_device, load_checkpoint, save_checkpoint, seed_everything, write_atomic
+from .core import check_positive_int, eval_mode, get_device, load_checkpoint, rebuild_problems
+from .core import save_checkpoint, seed_everything, write_atomic
 from .data import collate_multimodal, eval_loader, modality_names, to_device
 from .samplers import ClassBalancedBatchSampler
 from .losses import DegenerateBatchWarning, SupConCELoss, SupConLoss
 from .evaluate import classification_metrics, extract_embeddings, knn_evaluate
 
 # %% auto #0
-__all__ = ['objective_for', 'WarmupCosine', 'drop_modalities', 'SensorAugment', 'Callback', 'TrainingDiagnosticsWarning',
-           'Diagnostics', 'TrainingError', 'Trainer']
+__all__ = ['objective_for', 'WarmupCosine', 'drop_modalities', 'SensorAugment', 'Optimization', 'Batching', 'Checkpointing',
+           'Monitoring', 'Callback', 'TrainingDiagnosticsWarning', 'Diagnostics', 'EMA', 'MetricMonitor',
+           'EarlyStopping', 'Checkpointer', 'write_history', 'TrainingError', 'Trainer']
 
 # %% ../nbs/09_train.ipynb #0e86ef94
 _log = logging.getLogger("mmdistill.train")
@@ -101,14 +105,132 @@ class SensorAugment:
             out[m] = x
         return out
 
-# %% ../nbs/09_train.ipynb #95adbbda
+# %% ../nbs/09_train.ipynb #541397d8
+def _choice(name: str, value, choices: tuple):
+    "A ValueError unless `value` is one of `choices`."
+    if value not in choices:
+        options = ", ".join(map(repr, choices[:-1])) + f" or {choices[-1]!r}"
+        raise ValueError(f"{name} must be {options}, got {value!r}")
+
+def _number(name: str, value, low: float = 0.0, high: float = math.inf, above: bool = False, hint: str = ""):
+    "A ValueError unless `value` is a finite number in [low, high] (low excluded when `above`)."
+    ok = (isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) and math.isfinite(value)
+          and (value > low if above else value >= low) and value <= high)
+    if not ok:
+        span = (f"in {'(' if above else '['}{low:g}, {high:g}]" if math.isfinite(high) else f"{'>' if above else '>='} {low:g}")
+        raise ValueError(f"{name} must be a finite number {span}, got {value!r}{hint}")
+
+@dataclass
+class Optimization:
+    "How the weights move: optimizer, learning rate and its per-step schedule, weight decay, gradient clipping."
+    optimizer: str = "adamw"       # "adamw", "adam" or "sgd" (momentum 0.9)
+    lr: float = 1e-3               # the peak learning rate
+    weight_decay: float = 0.01
+    schedule: str = "cosine"       # "cosine" (warmup, then cosine decay per step), "plateau" (halved when the monitor stalls) or "constant"
+    warmup: float = 0.05           # the fraction of all steps spent in linear warmup ("cosine")
+    min_lr_ratio: float = 0.01     # the cosine ends at `lr * min_lr_ratio`
+    grad_clip: float | None = 1.0  # the largest gradient norm; None: no clipping
+    def __post_init__(self):
+        _choice("optimizer", self.optimizer, ("adamw", "adam", "sgd"))
+        _choice("schedule", self.schedule, ("cosine", "plateau", "constant"))
+        _number("lr", self.lr, above=True)
+        _number("weight_decay", self.weight_decay)
+        _number("warmup", self.warmup, high=1.0)
+        _number("min_lr_ratio", self.min_lr_ratio, high=1.0)
+        if self.grad_clip is not None: _number("grad_clip", self.grad_clip, above=True, hint=" (None switches clipping off)")
+
+# %% ../nbs/09_train.ipynb #50936687
+@dataclass
+class Batching:
+    "How training batches are drawn from a dataset: class-balanced P×K batches or shuffled ones, and how many per epoch."
+    batch_size: int = 64                    # samples per batch ("random"); "balanced" takes samples_per_class from it
+    sampler: str = "balanced"               # "balanced" (`ClassBalancedBatchSampler`, needs `labels`) or "random"
+    classes_per_batch: int | None = None    # P; None: min(classes, 8)
+    samples_per_class: int | None = None    # K; None: max(2, batch_size // P)
+    class_choice: str = "uniform"           # "uniform" over classes, or "frequency" to keep the label prior
+    num_workers: int = 0                    # DataLoader worker processes
+    max_steps_per_epoch: int | None = None  # end each epoch after this many batches
+    def __post_init__(self):
+        check_positive_int("batch_size", self.batch_size)
+        _choice("sampler", self.sampler, ("balanced", "random"))
+        for name in ("classes_per_batch", "samples_per_class", "max_steps_per_epoch"):
+            if getattr(self, name) is not None: check_positive_int(name, getattr(self, name))
+        _choice("class_choice", self.class_choice, ("uniform", "frequency"))
+        check_positive_int("num_workers", self.num_workers, minimum=0)
+
+# %% ../nbs/09_train.ipynb #a4f591c8
+@dataclass
+class Checkpointing:
+    "What a run saves in `out_dir`: `latest` (to resume), `best`, the `keep_top_k` best epochs, with `metadata` in each."
+    out_dir: str | os.PathLike | None = None  # the run folder; None: nothing is saved
+    keep_top_k: int = 0                       # also keep the k best epochs as top-epochNNN.safetensors
+    metadata: dict | None = None              # extra metadata for every checkpoint (flat keyword: `checkpoint_metadata`)
+    weights_only: bool = False                # save state dicts only (for models whose classes are not registered)
+    def __post_init__(self):
+        if self.out_dir is not None: self.out_dir = Path(self.out_dir)
+        check_positive_int("keep_top_k", self.keep_top_k, minimum=0)
+        if self.metadata is not None and not isinstance(self.metadata, dict):
+            raise TypeError(f"checkpoint metadata must be a dict, got a {type(self.metadata).__name__}")
+        if not isinstance(self.weights_only, bool): raise TypeError(f"weights_only must be True or False, got {self.weights_only!r}")
+
+@dataclass
+class Monitoring:
+    "The epoch metric that picks the best checkpoint and stops training early."
+    monitor: str = "val_accuracy"  # an epoch metric: val_accuracy, val_f1_macro, val_loss, val_knn_accuracy, train_loss, or one a callback adds
+    mode: str = "max"              # "max" or "min": which way is better
+    patience: int | None = None    # stop after this many epochs in a row without improvement; None: never
+    def __post_init__(self):
+        if not isinstance(self.monitor, str) or not self.monitor:
+            raise ValueError(f"monitor must be the name of an epoch metric such as 'val_accuracy', got {self.monitor!r}")
+        _choice("mode", self.mode, ("max", "min"))
+        if self.patience is not None: check_positive_int("patience", self.patience)
+
+# %% ../nbs/09_train.ipynb #17167be9
+_GROUPS = {"optim": Optimization, "batches": Batching, "checkpoints": Checkpointing, "monitoring": Monitoring}
+_ALIASES = {"metadata": "checkpoint_metadata"}  # field -> flat keyword, where the field's name alone is unclear
+
+def _flat_keywords() -> dict:
+    "Every flat keyword: `{keyword: (group, field)}`."
+    return {_ALIASES.get(f.name, f.name): (g, f.name) for g, cls in _GROUPS.items() for f in fields(cls)}
+
+def _route_settings(groups: dict, flat: dict, others: tuple = ()) -> dict:
+    "`{group: settings object}`: the objects in `groups`, the others built from the flat keywords; `others` are the valid non-group names."
+    route = _flat_keywords()
+    unknown = [k for k in flat if k not in route]
+    if unknown:
+        valid = [*route, *others]
+        close = {k: difflib.get_close_matches(k, valid, n=3) for k in unknown}
+        hints = [f"{k!r}" + (f" (did you mean {' or '.join(map(repr, c))}?)" if c else "") for k, c in close.items()]
+        raise TypeError(f"Trainer got unknown keyword arguments: {', '.join(hints)}"
+                        + ("" if all(close.values()) else f"; the valid ones are {sorted(valid)}"))
+    out = {}
+    for group, cls in _GROUPS.items():
+        given, mine = groups.get(group), {k: v for k, v in flat.items() if route[k][0] == group}
+        if given is None:
+            out[group] = cls(**{route[k][1]: v for k, v in mine.items()})
+            continue
+        if not isinstance(given, cls): raise TypeError(f"{group} must be an instance of {cls.__name__}, got a {type(given).__name__}")
+        if mine:
+            raise TypeError(f"{sorted(mine)} and {group}={cls.__name__}(...) were both given; set "
+                            f"{'these fields' if len(mine) > 1 else 'this field'} inside the {cls.__name__}, or drop {group}= "
+                            "and pass flat keywords only")
+        out[group] = given
+    return out
+
+# %% ../nbs/09_train.ipynb #6c172dc6
 class Callback:
-    "Base class of trainer callbacks; override the hooks you need."
+    "Base class of trainer callbacks: override the hooks you need; `order` sorts them, `state_dict` is saved for resume."
+    order = 0
     def on_fit_start(self, trainer): pass
     def on_epoch_start(self, trainer, epoch: int): pass
     def on_step_end(self, trainer, step: dict): pass
     def on_epoch_end(self, trainer, epoch: int, metrics: dict): pass
     def on_fit_end(self, trainer): pass
+    def state_dict(self) -> dict:
+        "What this callback needs to continue a resumed run (keys of `latest.safetensors`' metadata)."
+        return {}
+    def load_state_dict(self, state: dict):
+        "Take back this callback's keys from the metadata of `latest.safetensors`."
 
 # %% ../nbs/09_train.ipynb #9e4f4319
 class TrainingDiagnosticsWarning(UserWarning):
@@ -160,11 +282,131 @@ class Diagnostics(Callback):
                            f"{self.losses[0]:.6f}; a constant log(B-1) means no negatives or no positives in any batch)")
 
 # %% ../nbs/09_train.ipynb #ab5a6f1a
+def _check_decay(decay):
+    if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0 < decay < 1:
+        raise ValueError(f"ema must be a decay in (0, 1), e.g. 0.99, got {decay!r}")
+
+class EMA(Callback):
+    "Exponential moving average of `model`'s weights with `decay`, updated after each optimizer step; `.model` is the average."
+    order = -10  # the average follows the step before other callbacks look at it
+    def __init__(self, model: nn.Module, decay: float):
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+        _check_decay(decay)
+        self.decay = decay
+        self.averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+    @property
+    def model(self) -> nn.Module:
+        "The averaged model."
+        return self.averaged.module
+
+    def on_step_end(self, trainer, step):
+        if not step["skipped"]: self.averaged.update_parameters(trainer.unwrapped)
+
+    def state_dict(self) -> dict: return {"ema_state": self.averaged.state_dict()}
+
+    def load_state_dict(self, state: dict):
+        if "ema_state" not in state:
+            raise ValueError("the checkpoint holds no ema_state (its run was trained without ema); resume with the same ema setting")
+        self.averaged.load_state_dict(state["ema_state"])
+
+# %% ../nbs/09_train.ipynb #c97da30a
+class MetricMonitor(Callback):
+    "Marks each epoch `best` when `monitor` improves by `mode`; with `fallback`, a missing `val_*` monitor becomes train_loss."
+    order = 100  # after the callbacks that add metrics
+    def __init__(self, monitor: str = "val_accuracy", mode: str = "max", fallback: bool = False):
+        self.monitor, self.mode, self.fallback, self.best_value = monitor, mode, fallback, None
+
+    def improved(self, value) -> bool:
+        "Whether `value` beats the best value so far."
+        if value is None or not math.isfinite(value): return False
+        if self.best_value is None: return True
+        return value > self.best_value if self.mode == "max" else value < self.best_value
+
+    def on_epoch_end(self, trainer, epoch, metrics):
+        if self.fallback and self.monitor not in metrics:
+            _log.warning("no validation data and no callback reports %s: monitoring train_loss (min) instead for best "
+                         "checkpoints and early stopping", self.monitor)
+            self.monitor, self.mode = "train_loss", "min"
+        self.fallback = False  # decided at the first epoch end
+        if self.monitor not in metrics:
+            raise ValueError(f"monitor={self.monitor!r} is not among the epoch metrics {sorted(metrics)}; "
+                             "pick one of them (val_knn_accuracy needs knn_reference=...)")
+        metrics["best"] = self.improved(metrics[self.monitor])
+        if metrics["best"]: self.best_value = metrics[self.monitor]
+
+    def state_dict(self) -> dict: return {"best_value": self.best_value, "monitor": self.monitor, "mode": self.mode}
+
+    def load_state_dict(self, state: dict):
+        self.best_value = state["best_value"]
+        if self.fallback and state["monitor"] == "train_loss": self.monitor, self.mode = "train_loss", "min"
+        self.fallback = False  # the run that wrote the checkpoint has decided
+
+# %% ../nbs/09_train.ipynb #84fd95d8
+class EarlyStopping(Callback):
+    "Stop training after `patience` epochs in a row without a `best` one (`patience=None`: count them only)."
+    order = 110  # after MetricMonitor, which marks `best`
+    def __init__(self, patience: int | None = None): self.patience, self.bad_epochs = patience, 0
+
+    @property
+    def exhausted(self) -> bool: return self.patience is not None and self.bad_epochs >= self.patience
+
+    def on_fit_start(self, trainer):
+        if self.exhausted: trainer.should_stop = True
+
+    def on_epoch_end(self, trainer, epoch, metrics):
+        if "best" not in metrics: raise KeyError("EarlyStopping needs metrics['best'], which a MetricMonitor running before it sets")
+        self.bad_epochs = 0 if metrics["best"] else self.bad_epochs + 1
+        if self.exhausted: trainer.should_stop = True
+
+    def state_dict(self) -> dict: return {"bad_epochs": self.bad_epochs}
+    def load_state_dict(self, state: dict): self.bad_epochs = state["bad_epochs"]
+
+# %% ../nbs/09_train.ipynb #56aa07b9
+class Checkpointer:
+    "Writes `best`, the `keep_top_k` best epochs and `latest` to `out_dir`, each with `metadata`; `top_k` is its state."
+    def __init__(self, out_dir: str | os.PathLike, keep_top_k: int = 0, metadata: dict | None = None, weights_only: bool = False):
+        self.out_dir, self.keep_top_k, self.weights_only = Path(out_dir), keep_top_k, weights_only
+        self.metadata, self.top_k = dict(metadata or {}), []  # top_k: [value, file name] of the kept epochs, best first
+
+    def _write(self, name: str, model: nn.Module, *args, **metadata):
+        weights = model.state_dict() if self.weights_only else model
+        save_checkpoint(self.out_dir / name, weights, *args, **metadata, **self.metadata)
+
+    def save_best(self, model: nn.Module, epoch: int, metrics: dict, value, mode: str):
+        "Save `model` as `best` if `metrics['best']`, and as `top-epochNNN` while `value` is among the `keep_top_k` best by `mode`."
+        if metrics.get("best"): self._write("best.safetensors", model, epoch=epoch, metrics=metrics)
+        if not self.keep_top_k or value is None or not math.isfinite(value): return
+        name = f"top-epoch{epoch:03d}.safetensors"
+        self.top_k.append([value, name])
+        self.top_k.sort(key=lambda t: t[0], reverse=mode == "max")
+        if [value, name] in self.top_k[: self.keep_top_k]: self._write(name, model, epoch=epoch, metrics=metrics)
+        for _, old in self.top_k[self.keep_top_k:]: (self.out_dir / old).unlink(missing_ok=True)
+        del self.top_k[self.keep_top_k:]
+
+    def save_latest(self, model: nn.Module, optimizer, scheduler, state: dict):
+        "Save the raw `model`, `optimizer`, `scheduler` and the trainer's `state` as `latest`, from which a run resumes."
+        self._write("latest.safetensors", model, optimizer, scheduler, **state)
+
+    def state_dict(self) -> dict: return {"top_k": self.top_k}
+    def load_state_dict(self, state: dict): self.top_k = [list(t) for t in state["top_k"]]
+
+# %% ../nbs/09_train.ipynb #92cf9ce3
+def write_history(folder: str | os.PathLike, history: list):
+    "Write `history` (a dict per epoch) to `folder/history.json` and `folder/history.csv`, each atomically."
+    folder = Path(folder)
+    write_atomic(folder / "history.json", json.dumps(history, indent=1))
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(dict.fromkeys(k for row in history for k in row)))
+    w.writeheader(); w.writerows(history)
+    write_atomic(folder / "history.csv", buf.getvalue())
+
+# %% ../nbs/09_train.ipynb #944873e8
 class TrainingError(RuntimeError):
     "Training stopped because something went wrong (a non-finite loss, a degenerate batch with `on_degenerate='raise'`)."
 
 def _make_accelerator(mixed_precision: str, device, find_unused_parameters: bool = False):
-    "An `Accelerator` for this process: CPU gloo DDP when no GPU (SPEC §5); single-process state is reset between trainers."
+    "An `Accelerator` for this process: CPU gloo DDP when there is no GPU; single-process state is reset between trainers."
     from accelerate import Accelerator, DistributedDataParallelKwargs
     from accelerate.state import AcceleratorState
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
@@ -182,302 +424,349 @@ def _set_rng_state(st: dict):
     torch.set_rng_state(st["torch"]); np.random.set_state(st["numpy"]); random.setstate(st["python"])
     if "cuda" in st and torch.cuda.is_available(): torch.cuda.set_rng_state_all(list(st["cuda"]))
 
-# %% ../nbs/09_train.ipynb #c97da30a
+# %% ../nbs/09_train.ipynb #f9728a3f
+def _train_loader(data, batches: Batching, seed: int, num_replicas: int = 1, rank: int = 0) -> tuple[DataLoader, bool]:
+    "The training loader, and whether `accelerator.prepare` must shard it (only a given loader that is not rank-aware)."
+    if isinstance(data, DataLoader):
+        bs = data.batch_sampler
+        rank_aware = isinstance(getattr(bs, "sampler", None), DistributedSampler) or getattr(bs, "num_replicas", None) is not None
+        return data, num_replicas > 1 and not rank_aware
+    if not isinstance(data, Dataset): raise TypeError(f"train_data must be a Dataset or a DataLoader, got {type(data).__name__}")
+    b = batches
+    if b.sampler == "balanced":
+        labels = getattr(data, "labels", None)
+        if labels is None:
+            raise ValueError("sampler='balanced' needs a dataset with a `labels` array; use sampler='random' for unlabelled data")
+        P = b.classes_per_batch or min(len(np.unique(np.asarray(labels))), 8)
+        K = b.samples_per_class or max(2, b.batch_size // P)
+        bs = ClassBalancedBatchSampler(labels, P, K, seed=seed, num_replicas=num_replicas, rank=rank, class_choice=b.class_choice)
+        return DataLoader(data, batch_sampler=bs, collate_fn=collate_multimodal, num_workers=b.num_workers), False
+    s = DistributedSampler(data, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed, drop_last=True)
+    return DataLoader(data, batch_size=b.batch_size, sampler=s, drop_last=True, collate_fn=collate_multimodal,
+                      num_workers=b.num_workers), False
+
+def _set_epoch(loader: DataLoader, epoch: int):
+    "Tell the loader's samplers the epoch, so that each epoch draws its own batches."
+    for obj in (loader.batch_sampler, getattr(loader, "sampler", None), getattr(loader.batch_sampler, "sampler", None)):
+        if hasattr(obj, "set_epoch"): obj.set_epoch(epoch)
+
+# %% ../nbs/09_train.ipynb #6bc109ec
+def _make_optimizer(model: nn.Module, optim: Optimization) -> torch.optim.Optimizer:
+    "The optimizer of `optim` over all of `model`'s parameters (a callback may unfreeze some later)."
+    if not any(p.requires_grad for p in model.parameters()):
+        raise ValueError("the model has no trainable parameter; unfreeze something before training")
+    cls = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam, "sgd": torch.optim.SGD}[optim.optimizer]
+    extra = {"momentum": 0.9} if optim.optimizer == "sgd" else {}
+    return cls(model.parameters(), lr=optim.lr, weight_decay=optim.weight_decay, **extra)
+
+def _make_scheduler(optimizer, optim: Optimization, total_steps: int, mode: str):
+    "The learning-rate schedule of `optim` over `total_steps` steps; a plateau schedule watches a monitor of `mode`."
+    if optim.schedule == "cosine":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, WarmupCosine(total_steps, round(optim.warmup * total_steps), optim.min_lr_ratio))
+    if optim.schedule == "plateau": return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode=mode, factor=0.5, patience=2)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0)
+
+# %% ../nbs/09_train.ipynb #85de2919
+def _check_rebuildable(model: nn.Module, out_dir: Path):
+    "A TypeError naming everything that keeps checkpoints of `model` from rebuilding it, and what to do."
+    problems = rebuild_problems(model)
+    if problems:
+        raise TypeError(f"the checkpoints in out_dir={str(out_dir)!r} could not rebuild this model:\n"
+                        + "\n".join(f"  - {p}" for p in problems)
+                        + "\nDecorate these classes with @register_model (from mmdistill.core), so that "
+                        "load_checkpoint(path) rebuilds the model from the file alone; or pass weights_only=True to save "
+                        "the weights only (trainer.load_best() and load_checkpoint(path, model) then load them into a model you build)")
+
+def _data_metadata(data) -> dict:
+    "The training data's `stats` and `classes`, which a checkpoint keeps: whoever uses the model must scale inputs and name classes alike."
+    base = data.dataset if isinstance(data, DataLoader) else data
+    meta = {k: getattr(base, k) for k in ("stats", "classes") if getattr(base, k, None) is not None}
+    if "classes" in meta: meta["classes"] = list(meta["classes"])
+    return meta
+
+# %% ../nbs/09_train.ipynb #a507dcf7
 class Trainer:
-    "Training loop on `accelerate` with warmup-cosine schedule, clipping, mixed precision, early stopping, checkpoints and exact resume."
-    def __init__(self, model: nn.Module, train_data, loss, val_data=None, *,
-                 epochs: int = 30, lr: float = 1e-3, weight_decay: float = 0.01, optimizer: str = "adamw",
-                 schedule: str = "cosine", warmup: float = 0.05, min_lr_ratio: float = 0.01, grad_clip: float | None = 1.0,
-                 batch_size: int = 64, sampler: str = "balanced", classes_per_batch: int | None = None,
-                 samples_per_class: int | None = None, class_choice: str = "uniform", num_workers: int = 0,
-                 monitor: str = "val_accuracy", mode: str = "max", patience: int | None = None,
-                 knn_reference=None, knn_k: int = 5, out_dir: str | os.PathLike | None = None, keep_top_k: int = 0,
-                 checkpoint_metadata: dict | None = None, modality_dropout: float = 0.0, on_degenerate: str = "warn",
-                 mixed_precision: str = "no", seed: int = 0, device=None, callbacks: list | None = None,
-                 progress: bool = True, max_steps_per_epoch: int | None = None, find_unused_parameters: bool = False,
-                 batch_transform: Callable | None = None, ema: float | None = None):
-        if on_degenerate not in ("warn", "skip", "raise"):
-            raise ValueError(f"on_degenerate must be 'warn', 'skip' or 'raise', got {on_degenerate!r}")
-        if schedule not in ("cosine", "plateau", "constant"):
-            raise ValueError(f"schedule must be 'cosine', 'plateau' or 'constant', got {schedule!r}")
-        if optimizer not in ("adamw", "adam", "sgd"): raise ValueError(f"optimizer must be 'adamw', 'adam' or 'sgd', got {optimizer!r}")
-        if mode not in ("max", "min"): raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
-        if mixed_precision not in ("no", "fp16", "bf16"):
-            raise ValueError(f"mixed_precision must be 'no', 'fp16' or 'bf16', got {mixed_precision!r}")
-        if epochs < 1: raise ValueError(f"epochs must be at least 1, got {epochs}")
-        if ema is not None and not 0 < ema < 1: raise ValueError(f"ema must be a decay in (0, 1), e.g. 0.99, got {ema}")
-        self.epochs, self.lr, self.weight_decay, self.optimizer_name = epochs, lr, weight_decay, optimizer
-        self.schedule, self.warmup, self.min_lr_ratio, self.grad_clip = schedule, warmup, min_lr_ratio, grad_clip
-        self.monitor, self.mode, self.patience, self.keep_top_k = monitor, mode, patience, keep_top_k
-        # without validation data a val_* monitor falls back to train_loss, unless a callback reports it (checked per epoch)
-        self._monitor_fallback = val_data is None and monitor.startswith("val_")
-        self.knn_reference, self.knn_k = knn_reference, knn_k
-        self.modality_dropout, self.on_degenerate, self.seed = modality_dropout, on_degenerate, seed
-        self.progress, self.max_steps_per_epoch = progress, max_steps_per_epoch
-        self.batch_transform, self.ema_decay = batch_transform, ema
-        self.out_dir = Path(out_dir) if out_dir is not None else None
+    "The training loop on `accelerate`: grouped settings, callbacks (diagnostics, EMA, monitor, early stopping), checkpoints, exact resume."
+    def __init__(self, model: nn.Module, train_data, loss, val_data=None, *, epochs: int = 30,
+                 optim: Optimization | None = None, batches: Batching | None = None, checkpoints: Checkpointing | None = None,
+                 monitoring: Monitoring | None = None, ema: float | None = None, callbacks: list | None = None,
+                 knn_reference=None, knn_k: int = 5, modality_dropout: float = 0.0, batch_transform: Callable | None = None,
+                 on_degenerate: str = "warn", mixed_precision: str = "no", seed: int = 0, device=None, progress: bool = True,
+                 find_unused_parameters: bool = False, **settings):
+        own = [p for p in inspect.signature(Trainer.__init__).parameters if p not in ("self", "settings", *_GROUPS)]
+        groups = _route_settings(dict(optim=optim, batches=batches, checkpoints=checkpoints, monitoring=monitoring), settings, own)
+        self.optim, self.batches, self.checkpoints, self.monitoring = (groups[g] for g in _GROUPS)
+        self.epochs = check_positive_int("epochs", epochs)
+        _choice("on_degenerate", on_degenerate, ("warn", "skip", "raise"))
+        _choice("mixed_precision", mixed_precision, ("no", "fp16", "bf16"))
+        if not 0 <= modality_dropout < 1: raise ValueError(f"modality_dropout must be in [0, 1), got {modality_dropout}")
+        if ema is not None: _check_decay(ema)
+        out_dir = self.checkpoints.out_dir
+        if out_dir is not None and not self.checkpoints.weights_only: _check_rebuildable(model, out_dir)
+        self.knn_reference, self.knn_k, self.modality_dropout, self.batch_transform = knn_reference, knn_k, modality_dropout, batch_transform
+        self.on_degenerate, self.seed, self.progress = on_degenerate, seed, progress
         self.loss, self.objective = loss, objective_for(loss)
-        self.callbacks = [Diagnostics()] + list(callbacks or [])
         self.accelerator = _make_accelerator(mixed_precision, device, find_unused_parameters)
         if isinstance(loss, nn.Module): loss.to(self.accelerator.device)  # class weights and buffers follow the model
         seed_everything(seed)
-        self.train_loader, self._shard_loader = self._train_loader(train_data, batch_size, sampler, classes_per_batch,
-                                                                   samples_per_class, class_choice, num_workers)
-        self.val_loader = eval_loader(val_data)
-        base = train_data.dataset if isinstance(train_data, DataLoader) else train_data
-        meta = {k: getattr(base, k) for k in ("stats", "classes") if getattr(base, k, None) is not None}
-        if "classes" in meta: meta["classes"] = list(meta["classes"])
-        self.checkpoint_metadata = {**meta, **(checkpoint_metadata or {})}
-        params = [p for p in model.parameters() if p.requires_grad]
-        if not params: raise ValueError("the model has no trainable parameter; unfreeze something before training")
-        opt_cls = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam, "sgd": torch.optim.SGD}[optimizer]
-        opt_kw = {"momentum": 0.9} if optimizer == "sgd" else {}
-        opt = opt_cls(model.parameters(), lr=lr, weight_decay=weight_decay, **opt_kw)
-        if self._shard_loader: self.model, self.optimizer, self.train_loader = self.accelerator.prepare(model, opt, self.train_loader)
-        else: self.model, self.optimizer = self.accelerator.prepare(model, opt)
-        self.steps_per_epoch = len(self.train_loader) if max_steps_per_epoch is None else min(len(self.train_loader), max_steps_per_epoch)
-        if self.steps_per_epoch < 1: raise ValueError("the training data make no batch; use a smaller batch or more data")
-        total = self.epochs * self.steps_per_epoch
-        if schedule == "cosine":
-            self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer.optimizer, WarmupCosine(total, round(warmup * total), min_lr_ratio))
-        elif schedule == "plateau":
-            self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(self.optimizer.optimizer, mode=mode, factor=0.5, patience=2)
-        else: self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer.optimizer, lambda s: 1.0)
-        self.ema = None
-        if ema is not None:
-            from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-            self.ema = AveragedModel(self.unwrapped, multi_avg_fn=get_ema_multi_avg_fn(ema), use_buffers=True)
-        self.history, self.epoch, self.global_step = [], 0, 0
-        self.best_value, self.bad_epochs, self.top_k, self.skipped_steps = None, 0, [], 0
-        self.should_stop = False
+        self.history, self.epoch, self.global_step, self.skipped_steps, self.should_stop = [], 0, 0, 0, False
+        self._setup(model, train_data, val_data)
+        self._setup_callbacks(train_data, val_data, ema, callbacks)
 
-    # -- data ------------------------------------------------------------------------------------
-    def _train_loader(self, data, batch_size, sampler, P, K, class_choice, num_workers):
-        "The training loader, and whether `accelerator.prepare` must shard it (only for a loader that is not rank-aware)."
-        acc = self.accelerator
-        if isinstance(data, DataLoader):
-            bs = data.batch_sampler
-            rank_aware = isinstance(getattr(bs, "sampler", None), DistributedSampler) or getattr(bs, "num_replicas", None) is not None
-            return data, acc.num_processes > 1 and not rank_aware
-        if not isinstance(data, Dataset): raise TypeError(f"train_data must be a Dataset or a DataLoader, got {type(data).__name__}")
-        if sampler == "balanced":
-            labels = getattr(data, "labels", None)
-            if labels is None:
-                raise ValueError("sampler='balanced' needs a dataset with a `labels` array; use sampler='random' for unlabelled data")
-            n_classes = len(np.unique(np.asarray(labels)))
-            P = P or min(n_classes, 8)
-            K = K or max(2, batch_size // P)
-            bs = ClassBalancedBatchSampler(labels, P, K, seed=self.seed, num_replicas=acc.num_processes,
-                                           rank=acc.process_index, class_choice=class_choice)
-            return DataLoader(data, batch_sampler=bs, collate_fn=collate_multimodal, num_workers=num_workers), False
-        if sampler == "random":
-            s = DistributedSampler(data, num_replicas=acc.num_processes, rank=acc.process_index, shuffle=True, seed=self.seed, drop_last=True)
-            return DataLoader(data, batch_size=batch_size, sampler=s, drop_last=True, collate_fn=collate_multimodal,
-                              num_workers=num_workers), False
-        raise ValueError(f"sampler must be 'balanced' or 'random', got {sampler!r}")
-
-    def _set_epoch(self, epoch: int):
-        for obj in (self.train_loader.batch_sampler, getattr(self.train_loader, "sampler", None),
-                    getattr(self.train_loader.batch_sampler, "sampler", None)):
-            if hasattr(obj, "set_epoch"): obj.set_epoch(epoch)
-
-    # -- evaluation ------------------------------------------------------------------------------
     @property
-    def unwrapped(self) -> nn.Module: return self.accelerator.unwrap_model(self.model)
+    def unwrapped(self) -> nn.Module:
+        "The model without its DDP wrapper."
+        return self.accelerator.unwrap_model(self.model)
 
     @property
     def eval_model(self) -> nn.Module:
         "The model that is evaluated and saved as best: the EMA of the weights when `ema` is set, else the model."
-        return self.ema.module if self.ema is not None else self.unwrapped
+        return self.ema.model if self.ema is not None else self.unwrapped
 
-    def evaluate(self, data=None) -> dict:
-        "Metrics on `data` (default: the validation data): classifier metrics, or the objective as `loss` for a model without logits; k-NN accuracy with `knn_reference`."
-        loader = eval_loader(data) if data is not None else self.val_loader
-        if loader is None: return {}
-        model, device, out = self.eval_model, self.accelerator.device, {}
-        logits, labels, embeddings, emb_labels, total, count = [], [], [], [], 0.0, 0
-        with eval_mode(model), torch.no_grad(), warnings.catch_warnings():
-            # evaluation batches are not class-balanced: a contrastive objective may see no positive there
-            warnings.simplefilter("ignore", DegenerateBatchWarning)
-            for batch in loader:
-                batch = to_device(batch, device)
-                o = model(batch)
-                o = o if isinstance(o, dict) else {"embedding": o}
-                y = batch.get("label")
-                if o.get("logits") is not None and y is not None:
-                    logits.append(o["logits"].float().cpu()); labels.append(y.cpu())
-                else:  # a regressor, or a model without a head: the training objective is the validation loss
-                    first = next((v for v in batch.values() if isinstance(v, torch.Tensor) and v.ndim), None)
-                    n = len(first) if first is not None else 1
-                    res = self.objective(o, batch)
-                    total += float((res[0] if isinstance(res, tuple) else res).float()) * n; count += n
-                if o.get("embedding") is not None and y is not None:
-                    embeddings.append(o["embedding"].float().cpu()); emb_labels.append(y.cpu())
-        if logits:
-            logits, y = torch.cat(logits), torch.cat(labels)
-            m = classification_metrics(y.numpy(), logits.argmax(1).numpy(), num_classes=logits.shape[1])
-            out.update(loss=F.cross_entropy(logits, y).item(), accuracy=m["accuracy"], f1_macro=m["f1_macro"])
-        elif count: out["loss"] = total / count
-        if self.knn_reference is not None and embeddings:
-            ref = extract_embeddings(model, eval_loader(self.knn_reference), device=device)
-            out["knn_accuracy"] = knn_evaluate(ref["embeddings"], ref["labels"], torch.cat(embeddings).numpy(),
-                                               torch.cat(emb_labels).numpy(), k=self.knn_k)["accuracy"]
-        return out
+# %% ../nbs/09_train.ipynb #7a9c80ea
+@patch(as_prop=True)
+def monitor(self: Trainer) -> str:
+    "The monitored metric (`train_loss` after a fallback)."
+    return self.metric_monitor.monitor
 
-    # -- checkpoints -----------------------------------------------------------------------------
-    def _improved(self, value) -> bool:
-        if value is None or not math.isfinite(value): return False
-        if self.best_value is None: return True
-        return value > self.best_value if self.mode == "max" else value < self.best_value
+@patch(as_prop=True)
+def mode(self: Trainer) -> str:
+    "Which way the monitored metric is better: 'max' or 'min'."
+    return self.metric_monitor.mode
 
-    def _state_metadata(self) -> dict:
-        return dict(epoch=self.epoch, global_step=self.global_step, history=self.history, best_value=self.best_value,
-                    bad_epochs=self.bad_epochs, top_k=self.top_k, skipped_steps=self.skipped_steps, rng=_rng_state(),
-                    monitor=self.monitor, mode=self.mode, seed=self.seed, **self.checkpoint_metadata)
+@patch(as_prop=True)
+def out_dir(self: Trainer) -> Path | None:
+    "The run folder (None: nothing is saved)."
+    return self.checkpoints.out_dir
 
-    def _save(self, metrics: dict, improved: bool):
-        if self.out_dir is None: return
-        acc = self.accelerator
-        if acc.is_main_process:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-            model = self.eval_model
-            value = metrics.get(self.monitor)
-            if improved: save_checkpoint(self.out_dir / "best.safetensors", model, epoch=self.epoch, metrics=metrics, **self.checkpoint_metadata)
-            if self.keep_top_k and value is not None and math.isfinite(value):
-                name = f"top-epoch{self.epoch:03d}.safetensors"
-                self.top_k.append([value, name])
-                self.top_k.sort(key=lambda t: t[0], reverse=self.mode == "max")
-                if [value, name] in self.top_k[: self.keep_top_k]:
-                    save_checkpoint(self.out_dir / name, model, epoch=self.epoch, metrics=metrics, **self.checkpoint_metadata)
-                for _, old in self.top_k[self.keep_top_k:]: (self.out_dir / old).unlink(missing_ok=True)
-                self.top_k = self.top_k[: self.keep_top_k]
-            extra = {"ema_state": self.ema.state_dict()} if self.ema is not None else {}
-            save_checkpoint(self.out_dir / "latest.safetensors", self.unwrapped, self.optimizer.optimizer, self.scheduler,
-                            **self._state_metadata(), **extra)
-            write_atomic(self.out_dir / "history.json", json.dumps(self.history, indent=1))
-            buf = io.StringIO()
-            keys = list(dict.fromkeys(k for row in self.history for k in row))
-            w = csv.DictWriter(buf, fieldnames=keys); w.writeheader(); w.writerows(self.history)
-            write_atomic(self.out_dir / "history.csv", buf.getvalue())
-        acc.wait_for_everyone()
+@patch
+def _setup(self: Trainer, model: nn.Module, train_data, val_data):
+    "Loaders, optimizer, `accelerator.prepare`, steps per epoch and the learning-rate schedule."
+    acc = self.accelerator
+    self.train_loader, shard = _train_loader(train_data, self.batches, self.seed, acc.num_processes, acc.process_index)
+    self.val_loader = eval_loader(val_data)
+    opt = _make_optimizer(model, self.optim)
+    if shard: self.model, self.optimizer, self.train_loader = acc.prepare(model, opt, self.train_loader)
+    else: self.model, self.optimizer = acc.prepare(model, opt)
+    cap = self.batches.max_steps_per_epoch
+    self.steps_per_epoch = len(self.train_loader) if cap is None else min(len(self.train_loader), cap)
+    if self.steps_per_epoch < 1: raise ValueError("the training data make no batch; use a smaller batch or more data")
+    self.scheduler = _make_scheduler(self.optimizer.optimizer, self.optim, self.epochs * self.steps_per_epoch, self.monitoring.mode)
 
-    def _fall_back_to_train_loss(self):
-        "No validation data and no callback reports the `val_*` monitor: best checkpoints, early stopping and plateau follow train_loss."
-        _log.warning("no validation data and no callback reports %s: monitoring train_loss (min) instead for best checkpoints "
-                     "and early stopping", self.monitor)
-        self.monitor, self.mode, self._monitor_fallback = "train_loss", "min", False
-        if self.schedule == "plateau" and self.scheduler.mode != "min":
-            self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(self.optimizer.optimizer, mode="min", factor=0.5, patience=2)
+@patch
+def _setup_callbacks(self: Trainer, train_data, val_data, ema: float | None, callbacks: list | None):
+    "The built-in callbacks with the given ones, sorted by `order`; the `Checkpointer` when there is an `out_dir`."
+    m, c = self.monitoring, self.checkpoints
+    self.ema = EMA(self.unwrapped, ema) if ema is not None else None
+    self.metric_monitor = MetricMonitor(m.monitor, m.mode, fallback=val_data is None and m.monitor.startswith("val_"))
+    self.early_stopping = EarlyStopping(m.patience)
+    built_in = [Diagnostics(), *([self.ema] if self.ema is not None else []), self.metric_monitor, self.early_stopping]
+    self.callbacks = sorted(built_in + list(callbacks or []), key=lambda cb: getattr(cb, "order", 0))
+    self.checkpointer = None
+    if c.out_dir is not None:
+        self.checkpointer = Checkpointer(c.out_dir, c.keep_top_k, {**_data_metadata(train_data), **(c.metadata or {})}, c.weights_only)
+        taken = sorted(set(self.checkpointer.metadata) & {*self.state_dict(), "metrics"})
+        if taken: raise ValueError(f"checkpoint metadata keys {taken} are the trainer's own; rename them")
 
-    def _resume(self) -> bool:
-        path = self.out_dir / "latest.safetensors" if self.out_dir is not None else None
-        if path is None or not path.exists(): return False
-        _, meta = load_checkpoint(path, self.unwrapped, optimizer=self.optimizer.optimizer, scheduler=self.scheduler,
-                                  map_location="cpu")
-        self.epoch, self.global_step, self.history = meta["epoch"], meta["global_step"], list(meta["history"])
-        self.best_value, self.bad_epochs, self.top_k = meta["best_value"], meta["bad_epochs"], [list(t) for t in meta["top_k"]]
-        self.skipped_steps = meta["skipped_steps"]
-        if self._monitor_fallback and meta.get("monitor") == "train_loss":   # the run had fallen back before it stopped
-            self.monitor, self.mode, self._monitor_fallback = "train_loss", "min", False
-        if self.ema is not None:
-            if "ema_state" not in meta: raise ValueError(f"{path} was written without ema; resume with the same ema setting")
-            self.ema.load_state_dict(meta["ema_state"])
-        _set_rng_state(meta["rng"])
-        _log.info("resumed from %s at epoch %d (step %d)", path, self.epoch, self.global_step)
-        return True
+# %% ../nbs/09_train.ipynb #09066a4b
+@patch
+def _stateful(self: Trainer) -> list:
+    "The callbacks and the checkpointer, whose state goes into `latest`."
+    return [cb for cb in self.callbacks if isinstance(cb, Callback)] + ([self.checkpointer] if self.checkpointer else [])
 
-    # -- the loop --------------------------------------------------------------------------------
-    def _step(self, batch, epoch: int, i: int) -> dict:
-        acc, model = self.accelerator, self.model
-        batch = to_device(batch, acc.device)
-        if self.batch_transform is not None: batch = self.batch_transform(batch)
-        if self.modality_dropout:
-            batch = drop_modalities(batch, self.modality_dropout, getattr(self.unwrapped, "modalities", None))
-        with acc.autocast():
-            out = model(batch)
-            res = self.objective(out, batch)
-        loss, parts = res if isinstance(res, tuple) else (res, getattr(self.loss, "last_parts", None) or {})
-        stats = _loss_stats(self.loss)
-        info = {"epoch": epoch, "step": self.global_step, "batch": i, "stats": stats, "skipped": False, "parts": dict(parts)}
-        bad = not bool(torch.isfinite(loss.detach()).all())
-        if acc.num_processes > 1: bad = bool(acc.reduce(torch.tensor(float(bad), device=acc.device), "sum") > 0)
-        if bad:
-            where = self.out_dir / "latest.safetensors" if self.out_dir is not None and (self.out_dir / "latest.safetensors").exists() else None
-            raise TrainingError(f"the loss is {loss.item()} at step {self.global_step} (epoch {epoch}, batch {i}); training stopped. "
-                                + (f"The last good checkpoint is {where}." if where else "No checkpoint was written yet.")
-                                + " Lower the learning rate, check the inputs for NaN/Inf, or use mixed_precision='no'.")
-        degenerate = stats is not None and (stats["positive_pairs"] == 0 or stats["negative_pairs"] == 0)
-        if degenerate and self.on_degenerate == "raise":
-            raise TrainingError(f"batch {i} of epoch {epoch} (step {self.global_step}) has {stats['positive_pairs']} positive and "
-                                f"{stats['negative_pairs']} negative pairs; fix the sampler (on_degenerate='raise')")
-        self.optimizer.zero_grad(set_to_none=True)
-        if degenerate and self.on_degenerate == "skip":
-            self.skipped_steps += 1
-            info.update(skipped=True, loss=loss.item())
-            return info
-        acc.backward(loss)
-        grad_norm = acc.clip_grad_norm_(model.parameters(), self.grad_clip if self.grad_clip else float("inf"))
-        self.optimizer.step()
-        if self.ema is not None: self.ema.update_parameters(self.unwrapped)
-        if self.schedule != "plateau": self.scheduler.step()
-        info.update(loss=loss.item(), grad_norm=float(grad_norm) if grad_norm is not None else None,
-                    lr=self.optimizer.param_groups[0]["lr"])
+@patch
+def state_dict(self: Trainer) -> dict:
+    "Counters, history, RNG states, seed, and each callback's and the checkpointer's state: what resuming needs besides the weights."
+    state = dict(epoch=self.epoch, global_step=self.global_step, history=self.history, skipped_steps=self.skipped_steps,
+                 rng=_rng_state(), seed=self.seed)
+    for part in self._stateful():
+        for k, v in part.state_dict().items():
+            if k in state: raise ValueError(f"{type(part).__name__}.state_dict() has the key {k!r}, which another part of the "
+                                            "trainer's state has too; rename it")
+            state[k] = v
+    return state
+
+@patch
+def load_state_dict(self: Trainer, state: dict):
+    "Restore what `state_dict` gave, the random states last."
+    self.epoch, self.global_step, self.skipped_steps = state["epoch"], state["global_step"], state["skipped_steps"]
+    self.history = list(state["history"])
+    for part in self._stateful(): part.load_state_dict(state)
+    _set_rng_state(state["rng"])
+
+@patch
+def _resume(self: Trainer) -> bool:
+    "Load `out_dir/latest.safetensors` (weights, optimizer, schedule, state) if there is one; whether there was."
+    path = self.out_dir / "latest.safetensors"
+    if not path.exists(): return False
+    _, meta = load_checkpoint(path, self.unwrapped, optimizer=self.optimizer.optimizer, scheduler=self.scheduler, map_location="cpu")
+    try: self.load_state_dict(meta)
+    except KeyError as e:
+        raise ValueError(f"{path} has no {e} in its metadata, so no Trainer wrote it; resume from a Trainer's run folder") from None
+    _log.info("resumed from %s at epoch %d (step %d)", path, self.epoch, self.global_step)
+    return True
+
+# %% ../nbs/09_train.ipynb #a39662b6
+@patch
+def evaluate(self: Trainer, data=None) -> dict:
+    "Metrics on `data` (default: the validation data): classifier metrics, or the objective as `loss` for a model without logits; k-NN accuracy with `knn_reference`."
+    loader = eval_loader(data) if data is not None else self.val_loader
+    if loader is None: return {}
+    model, device, out = self.eval_model, self.accelerator.device, {}
+    logits, labels, embeddings, emb_labels, total, count = [], [], [], [], 0.0, 0
+    with eval_mode(model), torch.no_grad(), warnings.catch_warnings():
+        # evaluation batches are not class-balanced: a contrastive objective may see no positive there
+        warnings.simplefilter("ignore", DegenerateBatchWarning)
+        for batch in loader:
+            batch = to_device(batch, device)
+            o = model(batch)
+            o = o if isinstance(o, dict) else {"embedding": o}
+            y = batch.get("label")
+            if o.get("logits") is not None and y is not None:
+                logits.append(o["logits"].float().cpu()); labels.append(y.cpu())
+            else:  # a regressor, or a model without a head: the training objective is the validation loss
+                first = next((v for v in batch.values() if isinstance(v, torch.Tensor) and v.ndim), None)
+                n = len(first) if first is not None else 1
+                res = self.objective(o, batch)
+                total += float((res[0] if isinstance(res, tuple) else res).float()) * n; count += n
+            if o.get("embedding") is not None and y is not None:
+                embeddings.append(o["embedding"].float().cpu()); emb_labels.append(y.cpu())
+    if logits:
+        logits, y = torch.cat(logits), torch.cat(labels)
+        m = classification_metrics(y.numpy(), logits.argmax(1).numpy(), num_classes=logits.shape[1])
+        out.update(loss=F.cross_entropy(logits, y).item(), accuracy=m["accuracy"], f1_macro=m["f1_macro"])
+    elif count: out["loss"] = total / count
+    if self.knn_reference is not None and embeddings:
+        ref = extract_embeddings(model, eval_loader(self.knn_reference), device=device)
+        out["knn_accuracy"] = knn_evaluate(ref["embeddings"], ref["labels"], torch.cat(embeddings).numpy(),
+                                           torch.cat(emb_labels).numpy(), k=self.knn_k)["accuracy"]
+    return out
+
+# %% ../nbs/09_train.ipynb #f8eae6af
+@patch
+def _prepare_batch(self: Trainer, batch) -> dict:
+    "The batch on the device, through `batch_transform` and modality dropout."
+    batch = to_device(batch, self.accelerator.device)
+    if self.batch_transform is not None: batch = self.batch_transform(batch)
+    if self.modality_dropout:
+        batch = drop_modalities(batch, self.modality_dropout, getattr(self.unwrapped, "modalities", None))
+    return batch
+
+@patch
+def _check_loss(self: Trainer, loss: torch.Tensor, stats: dict | None, epoch: int, i: int) -> bool:
+    "Raise a TrainingError for a non-finite loss on any process (or a degenerate batch with on_degenerate='raise'); whether the batch is degenerate."
+    acc = self.accelerator
+    bad = not bool(torch.isfinite(loss.detach()).all())
+    if acc.num_processes > 1: bad = bool(acc.reduce(torch.tensor(float(bad), device=acc.device), "sum") > 0)
+    if bad:
+        latest = self.out_dir / "latest.safetensors" if self.out_dir is not None else None
+        where = f"The last good checkpoint is {latest}." if latest is not None and latest.exists() else "No checkpoint was written yet."
+        raise TrainingError(f"the loss is {loss.item()} at step {self.global_step} (epoch {epoch}, batch {i}); training stopped. "
+                            f"{where} Lower the learning rate, check the inputs for NaN/Inf, or use mixed_precision='no'.")
+    degenerate = stats is not None and (stats["positive_pairs"] == 0 or stats["negative_pairs"] == 0)
+    if degenerate and self.on_degenerate == "raise":
+        raise TrainingError(f"batch {i} of epoch {epoch} (step {self.global_step}) has {stats['positive_pairs']} positive and "
+                            f"{stats['negative_pairs']} negative pairs; fix the sampler (on_degenerate='raise')")
+    return degenerate
+
+# %% ../nbs/09_train.ipynb #b086248f
+@patch
+def _step(self: Trainer, batch, epoch: int, i: int) -> dict:
+    "One optimizer step on batch `i` of `epoch`; the step's record for the callbacks (`skipped` for a degenerate batch with on_degenerate='skip')."
+    acc = self.accelerator
+    batch = self._prepare_batch(batch)
+    with acc.autocast():
+        out = self.model(batch)
+        res = self.objective(out, batch)
+    loss, parts = res if isinstance(res, tuple) else (res, getattr(self.loss, "last_parts", None) or {})
+    stats = _loss_stats(self.loss)
+    info = {"epoch": epoch, "step": self.global_step, "batch": i, "stats": stats, "skipped": False, "parts": dict(parts)}
+    degenerate = self._check_loss(loss, stats, epoch, i)
+    self.optimizer.zero_grad(set_to_none=True)
+    if degenerate and self.on_degenerate == "skip":
+        self.skipped_steps += 1
+        info.update(skipped=True, loss=loss.item())
         return info
+    acc.backward(loss)
+    grad_norm = acc.clip_grad_norm_(self.model.parameters(), self.optim.grad_clip or float("inf"))
+    self.optimizer.step()
+    if self.optim.schedule != "plateau": self.scheduler.step()
+    info.update(loss=loss.item(), grad_norm=float(grad_norm) if grad_norm is not None else None,
+                lr=self.optimizer.param_groups[0]["lr"])
+    return info
 
-    def fit(self, resume: bool = False) -> list:
-        "Train for the remaining epochs (continuing from `out_dir/latest.safetensors` when `resume`) and return the history."
-        if resume and self.out_dir is None: raise ValueError("resume=True needs out_dir, where latest.safetensors is kept")
-        resumed = resume and self._resume()
-        for cb in self.callbacks: cb.on_fit_start(self)
-        start_epoch = self.epoch + 1 if resumed else 1
-        if resumed and self.patience is not None and self.bad_epochs >= self.patience: start_epoch = self.epochs + 1
-        from tqdm.auto import tqdm
-        for epoch in range(start_epoch, self.epochs + 1):
-            self.epoch = epoch
-            self._set_epoch(epoch)
-            for cb in self.callbacks: cb.on_epoch_start(self, epoch)
-            self.model.train()
-            t0, losses, parts = time.time(), [], {}
-            bar = tqdm(total=self.steps_per_epoch, desc=f"epoch {epoch}/{self.epochs}", leave=False,
-                       disable=None if self.progress and self.accelerator.is_local_main_process else True)  # None: off when not a terminal
-            for i, batch in enumerate(self.train_loader):
-                if i >= self.steps_per_epoch: break
-                info = self._step(batch, epoch, i)
-                self.global_step += not info["skipped"]
-                if not info["skipped"]:
-                    losses.append(info["loss"])
-                    for k, v in info["parts"].items(): parts.setdefault(k, []).append(v)
-                for cb in self.callbacks: cb.on_step_end(self, info)
-                bar.update(1)
-                if not info["skipped"]: bar.set_postfix(loss=f"{info['loss']:.4f}", lr=f"{info['lr']:.2e}")
-            bar.close()
-            metrics = {"epoch": epoch, "train_loss": float(np.mean(losses)) if losses else float("nan"),
-                       **{f"train_{k}": float(np.mean(v)) for k, v in parts.items()},
-                       "lr": self.optimizer.param_groups[0]["lr"], "skipped_steps": self.skipped_steps}
-            metrics.update({f"val_{k}": v for k, v in self.evaluate().items()})
-            metrics["seconds"] = round(time.time() - t0, 3)
-            for cb in self.callbacks: cb.on_epoch_end(self, epoch, metrics)
-            if self._monitor_fallback and self.monitor not in metrics: self._fall_back_to_train_loss()
-            if self.monitor not in metrics:
-                raise ValueError(f"monitor={self.monitor!r} is not among the epoch metrics {sorted(metrics)}; "
-                                 "pick one of them (val_knn_accuracy needs knn_reference=...)")
-            value = metrics[self.monitor]
-            if self.schedule == "plateau": self.scheduler.step(value)
-            improved = self._improved(value)
-            if improved: self.best_value, self.bad_epochs = value, 0
-            else: self.bad_epochs += 1
-            metrics["best"] = improved
-            self.history.append(metrics)
-            self._save(metrics, improved)
-            _log.info("epoch %d: %s", epoch, {k: v for k, v in metrics.items() if isinstance(v, (int, float))})
-            if self.patience is not None and self.bad_epochs >= self.patience: break
-            if self.should_stop: break
-        for cb in self.callbacks: cb.on_fit_end(self)
-        return self.history
+# %% ../nbs/09_train.ipynb #33927434
+@patch
+def _train_epoch(self: Trainer, epoch: int) -> dict:
+    "Train one epoch and validate; the epoch's metrics."
+    from tqdm.auto import tqdm
+    _set_epoch(self.train_loader, epoch)
+    self._callbacks("on_epoch_start", epoch)
+    self.model.train()
+    t0, losses, parts = time.time(), [], {}
+    bar = tqdm(total=self.steps_per_epoch, desc=f"epoch {epoch}/{self.epochs}", leave=False,
+               disable=None if self.progress and self.accelerator.is_local_main_process else True)  # None: off when not a terminal
+    for i, batch in enumerate(self.train_loader):
+        if i >= self.steps_per_epoch: break
+        info = self._step(batch, epoch, i)
+        if not info["skipped"]:
+            self.global_step += 1
+            losses.append(info["loss"])
+            for k, v in info["parts"].items(): parts.setdefault(k, []).append(v)
+        self._callbacks("on_step_end", info)
+        bar.update(1)
+        if not info["skipped"]: bar.set_postfix(loss=f"{info['loss']:.4f}", lr=f"{info['lr']:.2e}")
+    bar.close()
+    metrics = {"epoch": epoch, "train_loss": float(np.mean(losses)) if losses else float("nan"),
+               **{f"train_{k}": float(np.mean(v)) for k, v in parts.items()},
+               "lr": self.optimizer.param_groups[0]["lr"], "skipped_steps": self.skipped_steps}
+    metrics.update({f"val_{k}": v for k, v in self.evaluate().items()})
+    metrics["seconds"] = round(time.time() - t0, 3)
+    return metrics
 
-    def load_best(self) -> nn.Module:
-        "Load the weights of `best.safetensors` (the EMA weights when `ema` is set) into the model and return it (unwrapped)."
-        path = self.out_dir / "best.safetensors" if self.out_dir is not None else None
-        if path is None or not path.exists(): raise FileNotFoundError(f"no best checkpoint in {self.out_dir}: fit with out_dir and a validation set first")
-        model, _ = load_checkpoint(path, self.unwrapped)
-        return model
+# %% ../nbs/09_train.ipynb #b3ed034c
+@patch
+def _callbacks(self: Trainer, hook: str, *args):
+    "Call `hook` of every callback, in order."
+    for cb in self.callbacks: getattr(cb, hook)(self, *args)
+
+@patch
+def _save(self: Trainer, metrics: dict):
+    "Write the epoch's checkpoints and history files (on the main process; the others wait)."
+    if self.checkpointer is None: return
+    if self.accelerator.is_main_process:
+        self.checkpointer.save_best(self.eval_model, self.epoch, metrics, metrics[self.monitor], self.mode)
+        self.checkpointer.save_latest(self.unwrapped, self.optimizer.optimizer, self.scheduler, self.state_dict())
+        write_history(self.out_dir, self.history)
+    self.accelerator.wait_for_everyone()
+
+@patch
+def fit(self: Trainer, resume: bool = False) -> list:
+    "Train for the remaining epochs (continuing from `out_dir/latest.safetensors` when `resume`) and return the history."
+    if resume and self.out_dir is None: raise ValueError("resume=True needs out_dir, where latest.safetensors is kept")
+    self.should_stop = False
+    resumed = resume and self._resume()
+    self._callbacks("on_fit_start")
+    for epoch in range(self.epoch + 1 if resumed else 1, self.epochs + 1):
+        if self.should_stop: break
+        self.epoch = epoch
+        metrics = self._train_epoch(epoch)
+        self._callbacks("on_epoch_end", epoch, metrics)
+        if self.optim.schedule == "plateau":
+            if self.scheduler.mode != self.mode:  # the monitor fell back to train_loss (min)
+                self.scheduler = _make_scheduler(self.optimizer.optimizer, self.optim, 0, self.mode)
+            self.scheduler.step(metrics[self.monitor])
+        self.history.append(metrics)
+        self._save(metrics)
+        _log.info("epoch %d: %s", epoch, {k: v for k, v in metrics.items() if isinstance(v, (int, float))})
+    self._callbacks("on_fit_end")
+    return self.history
+
+# %% ../nbs/09_train.ipynb #6ff6e92e
+@patch
+def load_best(self: Trainer) -> nn.Module:
+    "Load the weights of `best.safetensors` (the EMA weights when `ema` is set) into the model and return it (unwrapped)."
+    path = self.out_dir / "best.safetensors" if self.out_dir is not None else None
+    if path is None or not path.exists(): raise FileNotFoundError(f"no best checkpoint in {self.out_dir}: fit with out_dir and a validation set first")
+    model, _ = load_checkpoint(path, self.unwrapped)
+    return model
