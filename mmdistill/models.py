@@ -33,6 +33,10 @@ class MultimodalModel(nn.Module):
             raise ValueError(f"give either num_classes={num_classes} (a Linear head) or head= (your own head module), not both")
         if head is not None and not isinstance(head, nn.Module):
             raise TypeError(f"head must be an nn.Module mapping the fused features (B, {fusion.out_dim}) to logits, got a {type(head).__name__}")
+        head_in = getattr(head, "in_dim", getattr(head, "in_features", None)) if head is not None else None
+        if head_in is not None and head_in != fusion.out_dim:
+            raise ValueError(f"the head takes features of width {head_in} but the fusion module gives {fusion.out_dim}; "
+                             f"build the head for width {fusion.out_dim}")
         names = sorted(encoders)
         expected = getattr(fusion, "modalities", names)
         if list(expected) != names:
