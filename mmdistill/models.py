@@ -115,12 +115,13 @@ def _input_names(inputs) -> list | dict:
 
 def _output_spec(outputs):
     "`outputs` checked: a name (one tensor), a tuple of names or None (a tuple's items), or a dict {name: key or index}."
-    if isinstance(outputs, str) and outputs: return outputs
-    if (isinstance(outputs, (list, tuple)) and any(outputs) and all(o is None or isinstance(o, str) and o for o in outputs)
-            and len({o for o in outputs if o}) == len([o for o in outputs if o])):
-        return tuple(outputs)
-    if isinstance(outputs, Mapping) and outputs and all(isinstance(k, str) and k and (isinstance(v, str) and v or
-                                                        isinstance(v, int) and not isinstance(v, bool)) for k, v in outputs.items()):
+    is_name = lambda v: isinstance(v, str) and bool(v)
+    if is_name(outputs): return outputs
+    if isinstance(outputs, (list, tuple)):
+        names = [o for o in outputs if o is not None]
+        if names and all(map(is_name, names)) and len(set(names)) == len(names): return tuple(outputs)
+    is_index = lambda v: isinstance(v, int) and not isinstance(v, bool)
+    if isinstance(outputs, Mapping) and outputs and all(is_name(k) and (is_name(v) or is_index(v)) for k, v in outputs.items()):
         return dict(outputs)
     raise TypeError(f"outputs must say which of the module's outputs is what: 'logits' for one tensor, names such as "
                     f"('logits', 'features') for a tuple (None skips an item), or a dict such as {{'logits': 'logits', "
