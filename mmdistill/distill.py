@@ -15,10 +15,10 @@ from torch.utils.data import DataLoader, Dataset
 
 from .core import CheckpointError, eval_mode, freeze, load_checkpoint, module_device, register_model
 from .data import collate_multimodal, to_device
-from .encoders import ConvEncoder
+from .encoders import BatchModel, ConvEncoder, as_model_output
 from .fusion import MeanPoolFusion
 from .losses import CrossModalTranslation, KDLoss
-from .models import MultimodalModel
+from .models import MultimodalModel, run_model
 from .train import Trainer
 
 # %% auto #0
@@ -201,14 +201,25 @@ def ensemble_logits(logits: Sequence[torch.Tensor], temperature: float) -> torch
     return T * (torch.logsumexp(log_p, dim=0) - math.log(len(logits)))
 
 # %% ../nbs/11_distill.ipynb #80490784
+def _feature_path(model: nn.Module, path: str | None) -> str | None:
+    "The module path to tap for `model`'s features: `path`, or None (the `features` it returns) for 'fusion' when it has no `fusion`."
+    if path != "fusion": return path
+    try: model.get_submodule(path)
+    except AttributeError: return None
+    return path
+
 @register_model
 class DistillationModel(nn.Module):
     "The trained side of distillation: the student and its translation heads; forward is the student's plus `student_features`."
     def __init__(self, student: nn.Module, translation: nn.Module | None = None, student_feature_path: str | None = "fusion"):
         super().__init__()
-        if student_feature_path is not None:
-            try: student.get_submodule(student_feature_path)
-            except AttributeError: raise AttributeError(_no_module_message(student, student_feature_path)) from None
+        self.tap_path = _feature_path(student, student_feature_path)
+        if self.tap_path is not None:
+            try: student.get_submodule(self.tap_path)
+            except AttributeError: raise AttributeError(_no_module_message(student, self.tap_path)) from None
+        elif student_feature_path is not None and translation is not None:
+            _log.info("the student (%s) has no 'fusion' submodule: its features are the 'features' it returns",
+                      type(student).__name__)
         self.student, self.translation, self.student_feature_path = student, translation, student_feature_path
 
     @property
@@ -217,13 +228,15 @@ class DistillationModel(nn.Module):
         return getattr(self.student, "modalities", None)
 
     def forward(self, batch: Mapping) -> dict:
-        "The student's outputs on `batch`, plus `student_features`: its output at `student_feature_path` (else `features`)."
-        if self.student_feature_path is None:
-            out = self.student(batch)
-            return {**out, "student_features": out["features"]}
-        with FeatureTap(self.student, self.student_feature_path) as tap:
-            out = self.student(batch)
-            return {**out, "student_features": tap.features(self.student_feature_path)}
+        "The student's outputs on `batch`, plus `student_features`: its output at `student_feature_path` (else its `features`)."
+        with contextlib.ExitStack() as stack:
+            tap = stack.enter_context(FeatureTap(self.student, self.tap_path)) if self.tap_path is not None else None
+            out = as_model_output(run_model(self.student, batch), "the student")
+            features = tap.features(self.tap_path) if tap is not None else out.get("features")
+        if features is None and self.translation is not None:
+            raise KeyError(f"the student returned no 'features' ({sorted(out)}) for the translation heads; return them, "
+                           "or build the DistillationModel with student_feature_path= a module to tap")
+        return out if features is None else {**out, "student_features": features}
 
 # %% ../nbs/11_distill.ipynb #afca952b
 class DistillationObjective:
@@ -234,16 +247,17 @@ class DistillationObjective:
         self.kd_teachers, self.kd, self.kd_weight, self.feat_weight = list(kd_teachers), kd, kd_weight, feat_weight
 
     def teacher_outputs(self, batch: Mapping) -> tuple[dict, dict]:
-        "Each teacher's features at its path and logits, computed without gradients: `({name: features}, {name: logits})`."
+        "Each teacher's features (tapped at its path, or returned for a path of None) and logits, without gradients: `({name: features}, {name: logits})`."
         features, logits = {}, {}
         with torch.no_grad():
             for name, teacher in self.teachers.items():
+                wants_features = name in self.teacher_feature_paths
+                if not wants_features and name not in self.kd_teachers: continue
                 path = self.teacher_feature_paths.get(name)
-                if path is None and name not in self.kd_teachers: continue
                 with contextlib.ExitStack() as stack:
                     tap = stack.enter_context(FeatureTap(teacher, path)) if path is not None else None
-                    out = teacher(batch)
-                    if tap is not None: features[name] = tap.features(path)
+                    out = as_model_output(run_model(teacher, batch), f"teacher {name!r}")
+                    if wants_features: features[name] = tap.features(path) if tap is not None else out["features"]
                 if name in self.kd_teachers: logits[name] = out["logits"]
         return features, logits
 
@@ -273,11 +287,15 @@ def _probe_batch(data) -> dict:
     if len(data) == 0: raise ValueError("train_data is empty; give the distiller at least one sample")
     return collate_multimodal([data[i] for i in range(min(2, len(data)))])
 
-def _run(model: nn.Module, batch: Mapping, path: str | None) -> tuple[dict, torch.Tensor | None]:
-    "`model`'s outputs on `batch` in eval mode without gradients, and its features at `path`; the model's mode is kept."
+def _run(model: nn.Module, batch: Mapping, path: str | None, who: str) -> tuple[dict, torch.Tensor | None]:
+    "`model`'s output dict on `batch` in eval mode without gradients, and its features at `path`; the model's mode is kept."
+    batch = to_device(batch, module_device(model))
     with eval_mode(model), torch.no_grad(), contextlib.ExitStack() as stack:
-        tap = stack.enter_context(FeatureTap(model, path)) if path is not None else None
-        out = model(to_device(batch, module_device(model)))
+        try: tap = stack.enter_context(FeatureTap(model, path)) if path is not None else None
+        except AttributeError:
+            if not isinstance(model, BatchModel): run_model(model, batch)   # a module over tensors: say that first
+            raise
+        out = as_model_output(run_model(model, batch), who)
         return out, tap.features(path) if tap is not None else None
 
 def _feature_paths(teacher_feature_paths, names: list) -> dict:
@@ -290,6 +308,32 @@ def _feature_paths(teacher_feature_paths, names: list) -> dict:
     unknown = sorted(set(teacher_feature_paths) - set(names))
     if unknown: raise KeyError(f"teacher_feature_paths names teachers {unknown} that are not among the teachers {names}")
     return {n: p for n, p in teacher_feature_paths.items() if p is not None}
+
+def _probe_teachers(teachers: dict, paths: dict, probe: Mapping) -> tuple[dict, dict]:
+    "Run each teacher on `probe`: `({teacher: feature width}, {teacher: classes})`; `paths` updated in place (None: returned features)."
+    t_dims, t_classes = {}, {}
+    for name, teacher in teachers.items():
+        path = _feature_path(teacher, paths[name]) if name in paths else None
+        out, feat = _run(teacher, probe, path, f"teacher {name!r}")
+        if name in paths and path is None:
+            feat = out.get("features")
+            if feat is None:
+                _log.info("teacher %r has no %r submodule and returns no 'features': it teaches through its logits only", name, paths[name])
+                del paths[name]
+            else:
+                _log.info("teacher %r has no %r submodule: its features are the 'features' it returns", name, paths[name])
+                paths[name] = None
+        if feat is not None: t_dims[name] = feat.shape[-1]
+        if out.get("logits") is not None: t_classes[name] = out["logits"].shape[-1]
+    return t_dims, t_classes
+
+def _no_student_features(student: nn.Module, path: str | None, t_dims: dict) -> str:
+    "Why the student's features cannot be distilled, and the three ways out."
+    lacks = "returns no 'features'" + (f" and has no {path!r} submodule" if path is not None else "")
+    return (f"the student ({type(student).__name__}) {lacks}, so it has nothing to match the features of teachers "
+            f"{sorted(t_dims)}. Return them from its forward ({{'logits': ..., 'features': ...}}; with adapt: "
+            "outputs=('logits', 'features')), tap one of its modules with student_feature_path= (its modules include "
+            f"{_module_listing(student)}), or distil the logits only with feat_weight=0")
 
 def _check_teachers(teachers, student: nn.Module) -> dict:
     "`teachers` as a dict, checked: string names fit for loss terms, modules that share no parameter with the student."
@@ -320,17 +364,11 @@ class Distiller:
         names = list(self.teachers)
         paths = _feature_paths(teacher_feature_paths, names) if feat_weight > 0 else {}
         probe = _probe_batch(train_data)
-        s_out, s_feat = _run(student, probe, student_feature_path)
-        if not isinstance(s_out, Mapping) or "features" not in s_out:
-            raise TypeError(f"the student must return a dict with 'features' (and 'logits' for KD), like MultimodalModel; "
-                            f"{type(student).__name__} returned a {type(s_out).__name__}")
-        s_feat = s_out["features"] if s_feat is None else s_feat
+        s_out, s_feat = _run(student, probe, _feature_path(student, student_feature_path), "the student")
+        s_feat = s_out.get("features") if s_feat is None else s_feat
         s_classes = s_out["logits"].shape[-1] if s_out.get("logits") is not None else None
-        t_dims, t_classes = {}, {}
-        for name, teacher in self.teachers.items():
-            out, feat = _run(teacher, probe, paths.get(name))
-            if feat is not None: t_dims[name] = feat.shape[-1]
-            if isinstance(out, Mapping) and out.get("logits") is not None: t_classes[name] = out["logits"].shape[-1]
+        t_dims, t_classes = _probe_teachers(self.teachers, paths, probe)
+        if t_dims and s_feat is None: raise ValueError(_no_student_features(student, student_feature_path, t_dims))
         if kd_teachers is None: kd_teachers = list(t_classes) if s_classes is not None else []
         else:
             kd_teachers = [kd_teachers] if isinstance(kd_teachers, str) else list(kd_teachers)

@@ -15,6 +15,7 @@ from torch import nn
 
 from .core import check_labels, eval_mode, module_device, write_atomic
 from .data import eval_loader, to_device
+from .models import run_model
 from .samplers import EpisodeSampler
 
 # %% auto #0
@@ -125,7 +126,7 @@ def _run_batches(model: nn.Module | Callable, loader, device, fields_of: Callabl
                 raise TypeError(f"batch {i} is a {type(batch).__name__}, not a dict; build the DataLoader with "
                                 f"collate_fn=collate_multimodal.")
             if device is not None: batch = to_device(batch, device)
-            fields = fields_of(model(batch), batch, i)
+            fields = fields_of(run_model(model, batch), batch, i)
             if parts is None: parts = {k: [] for k in fields}
             elif fields.keys() != parts.keys():
                 raise ValueError(f"batch {i} has the fields {sorted(fields)} but batch 0 had {sorted(parts)}; "

@@ -14,6 +14,7 @@ from torch import nn
 
 from .core import (CheckpointError, check_labels, check_positive_int, freeze, is_frozen, keep_frozen_in_eval,
                             load_checkpoint, register_model, unfreeze)
+from .encoders import POOLINGS, as_tokens, masked_pool
 from .evaluate import extract_embeddings
 from .train import Callback
 
@@ -54,8 +55,6 @@ class MLPHead(nn.Module):
         return self.net(x)
 
 # %% ../nbs/10_finetune.ipynb #350d8794
-_POOLS = ("mean", "cls", "max")
-
 @register_model
 class EncoderClassifier(nn.Module):
     "A (pretrained) sequence encoder, token pooling and a classifier head over one modality of an mmdistill batch."
@@ -63,7 +62,7 @@ class EncoderClassifier(nn.Module):
         super().__init__()
         if not isinstance(encoder, nn.Module) or not isinstance(head, nn.Module):
             raise TypeError(f"encoder and head must be nn.Modules, got {type(encoder).__name__} and {type(head).__name__}")
-        if pool not in _POOLS: raise ValueError(f"unknown pool {pool!r}; choose one of {list(_POOLS)}")
+        if pool not in POOLINGS: raise ValueError(f"unknown pool {pool!r}; choose one of {list(POOLINGS)}")
         if not isinstance(modality, str) or not modality:
             raise ValueError(f"modality must be the name of a batch entry such as 'acc', got {modality!r}")
         out_dim, in_dim = getattr(encoder, "out_dim", None), getattr(head, "in_dim", None)
@@ -76,20 +75,18 @@ class EncoderClassifier(nn.Module):
     def modalities(self) -> list: return [self.modality]
 
     @property
-    def out_dim(self) -> int: return self.encoder.out_dim
+    def out_dim(self) -> int:
+        "The width of the features: the encoder's `out_dim`, else the head's `in_dim`."
+        width = getattr(self.encoder, "out_dim", getattr(self.head, "in_dim", None))
+        if width is None: raise AttributeError(f"neither the encoder ({type(self.encoder).__name__}) nor the head says its width (out_dim / in_dim)")
+        return width
 
     @property
     def encoder_frozen(self) -> bool: return is_frozen(self.encoder)
 
-    def pool_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
-        "Features `(B, D)` of tokens `(B, N, D)`: their mean, their maximum, or the first (class) token."
-        if not isinstance(tokens, torch.Tensor) or tokens.ndim != 3:
-            shape = tuple(tokens.shape) if isinstance(tokens, torch.Tensor) else type(tokens).__name__
-            raise ValueError(f"the encoder returned {shape}, not tokens (B, N, D); EncoderClassifier needs a sequence "
-                             "encoder such as SensorEncoder or ConvEncoder")
-        if self.pool == "mean": return tokens.mean(1)
-        if self.pool == "max": return tokens.amax(1)
-        return tokens[:, 0]
+    def pool_tokens(self, output) -> torch.Tensor:
+        "Features `(B, D)` of an encoder output: the mean, the maximum or the first (class) token of the real tokens."
+        return masked_pool(*as_tokens(output, f"the encoder ({type(self.encoder).__name__})"), self.pool)
 
     def forward(self, batch) -> dict:
         "`features` (pooled tokens), the L2-normalised `embedding` and the head's `logits` of `batch[modality]`."
