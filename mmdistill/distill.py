@@ -391,8 +391,10 @@ class Distiller:
         self.objective = DistillationObjective(self.teachers, translation, paths, kd_teachers,
                                                KDLoss(temperature, alpha), kd_weight, feat_weight)
         base = train_data.dataset if isinstance(train_data, DataLoader) else train_data
-        trainer_kwargs.setdefault("sampler", "balanced" if getattr(base, "labels", None) is not None else "random")
-        if val_data is None and "monitor" not in trainer_kwargs: trainer_kwargs.update(monitor="train_loss", mode="min")
+        if "batches" not in trainer_kwargs:   # an explicit Batching group says which sampler itself
+            trainer_kwargs.setdefault("sampler", "balanced" if getattr(base, "labels", None) is not None else "random")
+        if val_data is None and "monitor" not in trainer_kwargs and "monitoring" not in trainer_kwargs:
+            trainer_kwargs.update(monitor="train_loss", mode="min")
         self.trainer = Trainer(self.model, train_data, self.objective, val_data, **trainer_kwargs)
         for t in self.teachers.values(): t.to(self.trainer.accelerator.device)
 

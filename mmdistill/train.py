@@ -21,6 +21,8 @@ from .core import save_checkpoint, seed_everything, write_atomic
 from .data import collate_multimodal, eval_loader, modality_names, to_device
 from .samplers import ClassBalancedBatchSampler
 from .losses import DegenerateBatchWarning, SupConCELoss, SupConLoss
+from .encoders import as_model_output
+from .models import run_model
 from .evaluate import classification_metrics, extract_embeddings, knn_evaluate
 
 # %% auto #0
@@ -32,10 +34,11 @@ __all__ = ['objective_for', 'WarmupCosine', 'drop_modalities', 'SensorAugment', 
 _log = logging.getLogger("mmdistill.train")
 
 def objective_for(loss: Callable) -> Callable:
-    "Turn a loss into an objective `f(outputs, batch) -> loss` (mmdistill losses and `nn.CrossEntropyLoss` are known)."
-    if isinstance(loss, SupConCELoss): return lambda out, b: loss(out["embedding"], out["logits"], b["label"])
-    if isinstance(loss, SupConLoss): return lambda out, b: loss(out["embedding"], b.get("label"))
-    if isinstance(loss, nn.CrossEntropyLoss): return lambda out, b: loss(out["logits"], b["label"])
+    "Turn a loss into an objective `f(outputs, batch) -> loss` (mmdistill losses and `nn.CrossEntropyLoss` are known; for them a bare tensor output is the logits)."
+    o = as_model_output
+    if isinstance(loss, SupConCELoss): return lambda out, b: loss(o(out)["embedding"], o(out)["logits"], b["label"])
+    if isinstance(loss, SupConLoss): return lambda out, b: loss(o(out)["embedding"], b.get("label"))
+    if isinstance(loss, nn.CrossEntropyLoss): return lambda out, b: loss(o(out)["logits"], b["label"])
     if callable(loss): return loss
     raise TypeError(f"loss must be a callable, got {type(loss).__name__}")
 
@@ -619,15 +622,15 @@ def evaluate(self: Trainer, data=None) -> dict:
         warnings.simplefilter("ignore", DegenerateBatchWarning)
         for batch in loader:
             batch = to_device(batch, device)
-            o = model(batch)
-            o = o if isinstance(o, dict) else {"embedding": o}
+            raw = run_model(model, batch)
+            o = as_model_output(raw)   # a bare tensor is the logits
             y = batch.get("label")
             if o.get("logits") is not None and y is not None:
                 logits.append(o["logits"].float().cpu()); labels.append(y.cpu())
             else:  # a regressor, or a model without a head: the training objective is the validation loss
                 first = next((v for v in batch.values() if isinstance(v, torch.Tensor) and v.ndim), None)
                 n = len(first) if first is not None else 1
-                res = self.objective(o, batch)
+                res = self.objective(raw, batch)
                 total += float((res[0] if isinstance(res, tuple) else res).float()) * n; count += n
             if o.get("embedding") is not None and y is not None:
                 embeddings.append(o["embedding"].float().cpu()); emb_labels.append(y.cpu())
@@ -676,7 +679,7 @@ def _step(self: Trainer, batch, epoch: int, i: int) -> dict:
     acc = self.accelerator
     batch = self._prepare_batch(batch)
     with acc.autocast():
-        out = self.model(batch)
+        out = run_model(self.model, batch)
         res = self.objective(out, batch)
     loss, parts = res if isinstance(res, tuple) else (res, getattr(self.loss, "last_parts", None) or {})
     stats = _loss_stats(self.loss)
