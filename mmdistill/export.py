@@ -18,14 +18,15 @@ from .core import eval_mode, module_device
 from .data import modality_names
 
 # %% auto #0
-__all__ = ['PositionalWrapper', 'strip_onnx_metadata', 'onnx_metadata', 'OnnxParityError', 'check_onnx_parity', 'export_onnx']
+__all__ = ['require_onnx', 'PositionalWrapper', 'strip_onnx_metadata', 'onnx_file', 'load_onnx', 'set_onnx_metadata',
+           'onnx_metadata', 'onnx_session', 'OnnxParityError', 'check_onnx_parity', 'export_onnx']
 
 # %% ../nbs/13_export.ipynb #d618522e
 _logger = logging.getLogger("mmdistill.export")
 _INSTALL_HINT = 'pip install "mmdistill[onnx]"'
 
-def _require(module: str, purpose: str):
-    "Import an optional ONNX package, or raise an ImportError that says how to install it."
+def require_onnx(module: str, purpose: str):
+    "Import an optional ONNX package (`module`, needed for `purpose`), or raise an ImportError that says how to install it."
     try: return importlib.import_module(module)
     except ImportError as e:
         raise ImportError(f"{purpose} needs {module.split('.')[0]!r}, which is not installed: {_INSTALL_HINT}") from e
@@ -77,7 +78,20 @@ def strip_onnx_metadata(model) -> int:
         for n in f.node: node(n)
     return removed
 
-# %% ../nbs/13_export.ipynb #9f8f48fa
+# %% ../nbs/13_export.ipynb #ec162462
+def onnx_file(path) -> Path:
+    "`path` as a Path when a file is there, else a FileNotFoundError that says to export a model first."
+    path = Path(path)
+    if not path.is_file(): raise FileNotFoundError(f"no ONNX model at {path}: export one with export_onnx")
+    return path
+
+def load_onnx(model, purpose: str = "reading ONNX models", load_external_data: bool = True):
+    "An `onnx.ModelProto`: `model` itself, or the model in the file at `model`."
+    if hasattr(model, "graph"): return model
+    onnx = require_onnx("onnx", purpose)
+    return onnx.load(str(onnx_file(model)), load_external_data=load_external_data)
+
+# %% ../nbs/13_export.ipynb #4257972c
 def _plain(obj, path: str = "metadata"):
     "`obj` as plain JSON-able Python: numpy and torch values become lists and numbers, paths strings."
     if isinstance(obj, Mapping): return {str(k): _plain(v, f"{path}[{k!r}]") for k, v in obj.items()}
@@ -90,49 +104,39 @@ def _plain(obj, path: str = "metadata"):
     raise TypeError(f"{path} is a {type(obj).__name__} ({obj!r:.60}), which cannot be stored as JSON; "
                     "convert it to numbers, strings, lists or dicts")
 
-def _set_metadata(model, metadata: Mapping[str, Any]) -> None:
-    "Write `metadata` into the model-level `metadata_props` as JSON strings, replacing keys already there."
+def set_onnx_metadata(model, metadata: Mapping[str, Any]) -> None:
+    "Write `metadata` into an ONNX model's model-level `metadata_props` as JSON strings, in place, replacing keys already there."
     for k in metadata:
         if not isinstance(k, str) or not k:
             raise TypeError(f"metadata keys must be non-empty strings, got {k!r}")
-    kept = [(p.key, p.value) for p in model.metadata_props if p.key not in metadata]
+    values = {k: json.dumps(_plain(v, f"metadata[{k!r}]")) for k, v in metadata.items()}
+    kept = [(p.key, p.value) for p in model.metadata_props if p.key not in values]
     del model.metadata_props[:]
-    for k, v in kept: model.metadata_props.add(key=k, value=v)
-    for k, v in metadata.items(): model.metadata_props.add(key=k, value=json.dumps(_plain(v, f"metadata[{k!r}]")))
+    for k, v in [*kept, *values.items()]: model.metadata_props.add(key=k, value=v)
 
 def onnx_metadata(model) -> dict:
     "The model-level metadata of an ONNX model (a path or a ModelProto), each JSON value decoded."
-    if not hasattr(model, "metadata_props"):
-        onnx = _require("onnx", "onnx_metadata")
-        model = onnx.load(_existing(model, "ONNX model"), load_external_data=False)
     out = {}
-    for p in model.metadata_props:
+    for p in load_onnx(model, "onnx_metadata", load_external_data=False).metadata_props:
         try: out[p.key] = json.loads(p.value)
         except ValueError: out[p.key] = p.value  # written by another tool as plain text
     return out
 
-def _existing(path, what: str) -> str:
-    "`path` as a string, or a FileNotFoundError saying what was expected there."
-    path = Path(path)
-    if not path.is_file():
-        hint = "export one with export_onnx" if what == "ONNX model" else "check the path"
-        raise FileNotFoundError(f"no {what} at {path}: {hint}")
-    return str(path)
-
-# %% ../nbs/13_export.ipynb #4257972c
-class OnnxParityError(AssertionError):
-    "An exported ONNX model whose outputs differ from the PyTorch model's beyond the tolerance."
-
-def _session(path, threads: int | None = None):
-    "An onnxruntime CPU inference session for the model at `path` (`threads` intra-op threads, or onnxruntime's default)."
-    ort = _require("onnxruntime", "running ONNX models")
+# %% ../nbs/13_export.ipynb #26699c55
+def onnx_session(path, threads: int | None = None):
+    "An onnxruntime CPU inference session for the model file at `path` (`threads` intra-op threads, or onnxruntime's default)."
+    ort = require_onnx("onnxruntime", "running ONNX models")
     opts = ort.SessionOptions()
     opts.log_severity_level = 3  # errors only
     if threads is not None:
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
             raise ValueError(f"threads must be a positive integer or None (onnxruntime's default), got {threads!r}")
         opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
-    return ort.InferenceSession(_existing(path, "ONNX model"), sess_options=opts, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(onnx_file(path)), sess_options=opts, providers=["CPUExecutionProvider"])
+
+# %% ../nbs/13_export.ipynb #9ffd99e4
+class OnnxParityError(AssertionError):
+    "An exported ONNX model whose outputs differ from the PyTorch model's beyond the tolerance."
 
 def _as_batch(inputs, modalities: Sequence[str]) -> dict:
     "Example inputs (a batch dict, a tensor for a single modality, or a tuple in modality order) as `{modality: tensor}`."
@@ -155,9 +159,10 @@ def _as_batch(inputs, modalities: Sequence[str]) -> dict:
         batch[m] = t.float() if t.is_floating_point() else t
     return batch
 
+# %% ../nbs/13_export.ipynb #7c03c615
 def check_onnx_parity(model: nn.Module, onnx_path, example_inputs, rtol: float = 1e-3, atol: float = 1e-4) -> dict:
     "Compare the outputs of an exported ONNX file with the PyTorch model on `example_inputs`; raise `OnnxParityError` beyond tolerance."
-    sess = _session(onnx_path)
+    sess = onnx_session(onnx_path)
     names, outputs = [i.name for i in sess.get_inputs()], [o.name for o in sess.get_outputs()]
     batch = _as_batch(example_inputs, names)
     device = module_device(model)
@@ -181,7 +186,15 @@ def check_onnx_parity(model: nn.Module, onnx_path, example_inputs, rtol: float =
                 "the difference is only rounding")
     return report
 
-# %% ../nbs/13_export.ipynb #26699c55
+# %% ../nbs/13_export.ipynb #06e41518
+def _export_modalities(model: nn.Module, example_inputs, modalities) -> list:
+    "The inputs to export: `modalities`, else the model's `modalities`, else those of an example batch dict."
+    if modalities is None:
+        modalities = getattr(model, "modalities", None)
+        if modalities is None and isinstance(example_inputs, Mapping): modalities = modality_names(example_inputs)
+        if not modalities: raise ValueError("cannot tell the model's modalities: pass modalities=['acc', ...]")
+    return [modalities] if isinstance(modalities, str) else list(modalities)
+
 @contextmanager
 def _quiet_exporter():
     "Silence torch's ONNX exporter chatter (progress lines, notes about optional packages) for the duration."
@@ -196,43 +209,49 @@ def _quiet_exporter():
     finally:
         for lg, level in zip(loggers, levels): lg.setLevel(level)
 
+# %% ../nbs/13_export.ipynb #8aad870c
+def _trace(wrapper: PositionalWrapper, batch: Mapping[str, torch.Tensor], path: Path, opset: int | None) -> None:
+    "Export `wrapper` to `path` with torch's dynamo exporter, in eval mode, every input with a dynamic batch axis."
+    device = module_device(wrapper)
+    args = tuple((t if len(t) > 1 else torch.cat([t, t])).to(device) for t in batch.values())
+    batch_dim = torch.export.Dim("batch")
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    try:
+        torch.backends.mha.set_fastpath_enabled(False)
+        with eval_mode(wrapper), torch.no_grad(), _quiet_exporter():
+            torch.onnx.export(wrapper, args, str(path), dynamo=True, external_data=False, input_names=wrapper.modalities,
+                              output_names=wrapper.outputs, dynamic_shapes=(tuple({0: batch_dim} for _ in args),),
+                              opset_version=opset, verbose=False)
+    finally: torch.backends.mha.set_fastpath_enabled(fastpath)
+
+def _finish_export(path: Path, batch: Mapping[str, torch.Tensor], outputs: list, metadata: Mapping | None):
+    "Strip node metadata from the exported file, add the model's metadata, check and save it; the proto, entries removed and input shapes."
+    onnx = require_onnx("onnx", "export_onnx")
+    proto = onnx.load(str(path))
+    removed = strip_onnx_metadata(proto)
+    shapes = {m: ["batch", *t.shape[1:]] for m, t in batch.items()}
+    set_onnx_metadata(proto, {"mmdistill_version": mmdistill.__version__, "modalities": list(batch), "outputs": outputs,
+                              "input_shapes": shapes, **(metadata or {})})
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(path))
+    return proto, removed, shapes
+
+# %% ../nbs/13_export.ipynb #ff195405
 def export_onnx(model: nn.Module, example_inputs, path, modalities: Sequence[str] | None = None,
                 outputs: Sequence[str] = ("logits",), metadata: Mapping[str, Any] | None = None, opset: int | None = None,
                 rtol: float = 1e-3, atol: float = 1e-4, check_parity: bool = True) -> dict:
     "Export a batch-dict model to one self-contained FP32 ONNX file (an input per modality, dynamic batch), checked against PyTorch."
-    onnx = _require("onnx", "export_onnx")
-    _require("onnxscript", "export_onnx (torch's ONNX exporter)")
+    require_onnx("onnx", "export_onnx")
+    require_onnx("onnxscript", "export_onnx (torch's ONNX exporter)")
     path = Path(path)
     if path.suffix != ".onnx": raise ValueError(f"path {str(path)!r} should end in .onnx")
-    if isinstance(outputs, str): outputs = (outputs,)
-    if modalities is None:
-        modalities = getattr(model, "modalities", None)
-        if modalities is None and isinstance(example_inputs, Mapping): modalities = modality_names(example_inputs)
-        if not modalities: raise ValueError("cannot tell the model's modalities: pass modalities=['acc', ...]")
-    modalities = [modalities] if isinstance(modalities, str) else list(modalities)
+    outputs = [outputs] if isinstance(outputs, str) else list(outputs)
+    modalities = _export_modalities(model, example_inputs, modalities)
     batch = _as_batch(example_inputs, modalities)
-    device = module_device(model)
-    # a batch of one would be specialised to a constant by torch.export: trace with two rows, check parity on the original
-    args = tuple((t if len(t) > 1 else torch.cat([t, t])).to(device) for t in batch.values())
-    batch_dim = torch.export.Dim("batch")
-    wrapper = PositionalWrapper(model, modalities, outputs)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fastpath = torch.backends.mha.get_fastpath_enabled()
-    try:  # the fused inference kernel of nn.TransformerEncoderLayer has no ONNX translation: trace the plain ops
-        torch.backends.mha.set_fastpath_enabled(False)
-        with eval_mode(wrapper), torch.no_grad(), _quiet_exporter():
-            torch.onnx.export(wrapper, args, str(path), dynamo=True, external_data=False, input_names=modalities,
-                              output_names=list(outputs), dynamic_shapes=(tuple({0: batch_dim} for _ in modalities),),
-                              opset_version=opset, verbose=False)
-    finally: torch.backends.mha.set_fastpath_enabled(fastpath)
-    proto = onnx.load(str(path))
-    removed = strip_onnx_metadata(proto)
-    shapes = {m: ["batch", *batch[m].shape[1:]] for m in modalities}
-    _set_metadata(proto, {"mmdistill_version": mmdistill.__version__, "modalities": modalities, "outputs": list(outputs),
-                          "input_shapes": shapes, **(metadata or {})})
-    onnx.checker.check_model(proto)
-    onnx.save(proto, str(path))
+    _trace(PositionalWrapper(model, modalities, outputs), batch, path, opset)
+    proto, removed, shapes = _finish_export(path, batch, outputs, metadata)
     parity = check_onnx_parity(model, path, batch, rtol=rtol, atol=atol) if check_parity else None
-    return {"path": str(path), "size_bytes": path.stat().st_size, "inputs": shapes, "outputs": list(outputs),
+    return {"path": str(path), "size_bytes": path.stat().st_size, "inputs": shapes, "outputs": outputs,
             "opset": next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")),
             "metadata_removed": removed, "parity": parity}

@@ -11,19 +11,73 @@ import numpy as np
 
 import mmdistill
 from .core import check_positive_int
-from .export import _existing, _require
+from .export import load_onnx, onnx_file, require_onnx
 
 # %% auto #0
 __all__ = ['mcu_summary', 'export_c_header']
 
-# %% ../nbs/15_footprint.ipynb #4a88f01c
-_QPARAMS = {"QuantizeLinear": (1, 2), "DequantizeLinear": (1, 2), "QLinearConv": (1, 2, 4, 5, 6, 7),
-            "QLinearMatMul": (1, 2, 4, 5, 6, 7), "ConvInteger": (2, 3), "MatMulInteger": (2, 3), "QGemm": (1, 2, 4, 5, 7, 8)}
+# %% ../nbs/15_footprint.ipynb #f0ff57e0
 _FLOAT_TYPES = ("float32", "float16", "float64", "bfloat16")
 
 def _prod(xs) -> int:
+    "The product of a shape's dims (1 for a scalar), as a Python int."
     return int(np.prod(xs, dtype=np.int64)) if len(xs) else 1
 
+def _set_batch_one(model) -> None:
+    "Set the first axis of every graph input of `model` to 1, in place, and drop inferred shapes; a ValueError for other symbolic axes."
+    g = model.graph
+    inits = {t.name for t in g.initializer}
+    for i in g.input:
+        if i.name in inits: continue
+        for axis, d in enumerate(i.type.tensor_type.shape.dim):
+            if d.HasField("dim_value"): continue
+            if axis: raise ValueError(f"input {i.name!r} has a symbolic axis {axis} ({d.dim_param!r}); mcu_summary needs fixed "
+                                      "shapes apart from the batch axis: export with a fixed length")
+            d.dim_value = 1
+    del g.value_info[:]
+    for o in g.output: o.type.tensor_type.ClearField("shape")
+
+# %% ../nbs/15_footprint.ipynb #e3563ee1
+def _constants(graph) -> dict:
+    "`{name: TensorProto}` of the constant tensors of `graph`: its initializers and the values of its Constant nodes."
+    constants = {t.name: t for t in graph.initializer}
+    for n in graph.node:
+        if n.op_type == "Constant":
+            for a in n.attribute:
+                if a.name == "value": constants[n.output[0]] = a.t
+    return constants
+
+def _tensor_types(model) -> dict:
+    "`{tensor name: (dims, or None where shape inference leaves any unknown, ONNX element type)}` for the tensors of `model`."
+    onnx = require_onnx("onnx", "mcu_summary")
+    inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True).graph
+    types = {}
+    for vi in (*inferred.input, *inferred.value_info, *inferred.output):
+        tt = vi.type.tensor_type
+        known = tt.HasField("shape") and all(d.HasField("dim_value") for d in tt.shape.dim)
+        types[vi.name] = ([d.dim_value for d in tt.shape.dim] if known else None, tt.elem_type)
+    for name, t in _constants(model.graph).items(): types[name] = (list(t.dims), t.data_type)
+    return types
+
+# %% ../nbs/15_footprint.ipynb #34d3ab0b
+_QPARAMS = {"QuantizeLinear": (1, 2), "DequantizeLinear": (1, 2), "QLinearConv": (1, 2, 4, 5, 6, 7),
+            "QLinearMatMul": (1, 2, 4, 5, 6, 7), "ConvInteger": (2, 3), "MatMulInteger": (2, 3), "QGemm": (1, 2, 4, 5, 7, 8)}
+
+def _quantization_params(graph) -> set:
+    "Names of the tensors that feed quantization ops as scales or zero points."
+    return {n.input[i] for n in graph.node for i in _QPARAMS.get(n.op_type, ()) if i < len(n.input)}
+
+def _weight_bytes(constants: dict, qparams: set) -> tuple:
+    "The bytes of `constants` by numpy dtype name, and the parameter count (not `qparams`, int64 constants or scalars)."
+    onnx = require_onnx("onnx", "mcu_summary")
+    by_dtype, parameters = {}, 0
+    for name, t in constants.items():
+        dt = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(t.data_type))
+        by_dtype[dt.name] = by_dtype.get(dt.name, 0) + _prod(t.dims) * dt.itemsize
+        if name not in qparams and len(t.dims) and dt.kind in "fiu" and dt != np.int64: parameters += _prod(t.dims)
+    return dict(sorted(by_dtype.items())), parameters
+
+# %% ../nbs/15_footprint.ipynb #5f5e3bde
 def _node_macs(node, shape) -> int | None:
     "Multiply-accumulates of one node from the tensor shapes (`shape(name)` gives a list or None); 0 for other ops."
     op, out = node.op_type, shape(node.output[0])
@@ -40,91 +94,94 @@ def _node_macs(node, shape) -> int | None:
         return _prod(out) * (a[-2] if trans_a and len(a) > 1 else a[-1])
     return 0
 
-def mcu_summary(onnx_path, activation_bytes: int | None = None) -> dict:
-    "Flash (weights, file) and RAM (peak activations) needs, parameters and multiply-accumulates of an ONNX model at batch 1."
-    onnx = _require("onnx", "mcu_summary")
-    path = Path(_existing(onnx_path, "ONNX model"))
-    if activation_bytes is not None: activation_bytes = check_positive_int("activation_bytes", activation_bytes)
-    model = onnx.load(str(path))
-    g = model.graph
-    inits = {t.name for t in g.initializer}
-    for i in g.input:  # batch 1: the first axis of each input; any other symbolic axis is an error
-        if i.name in inits: continue
-        for axis, d in enumerate(i.type.tensor_type.shape.dim):
-            if d.HasField("dim_value"): continue
-            if axis: raise ValueError(f"input {i.name!r} has a symbolic axis {axis} ({d.dim_param!r}); mcu_summary needs fixed "
-                                      "shapes apart from the batch axis: export with a fixed length")
-            d.dim_value = 1
-    del g.value_info[:]
-    for o in g.output: o.type.tensor_type.ClearField("shape")
-    inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True).graph
-    types = {}
-    for vi in (*inferred.input, *inferred.value_info, *inferred.output):
-        tt = vi.type.tensor_type
-        known = tt.HasField("shape") and all(d.HasField("dim_value") for d in tt.shape.dim)
-        types[vi.name] = ([d.dim_value for d in tt.shape.dim] if known else None, tt.elem_type)
-    constants = {t.name: t for t in g.initializer}
-    for n in g.node:
-        if n.op_type == "Constant":
-            for a in n.attribute:
-                if a.name == "value": constants[n.output[0]] = a.t
-    for name, t in constants.items(): types[name] = (list(t.dims), t.data_type)
-    shape = lambda name: types.get(name, (None, 0))[0]
-    np_dtype = lambda elem: np.dtype(onnx.helper.tensor_dtype_to_np_dtype(elem)) if elem else None
-    # flash: constant tensors, their bytes by dtype and the parameter count
-    qparams = {n.input[i] for n in g.node for i in _QPARAMS.get(n.op_type, ()) if i < len(n.input)}
-    by_dtype, parameters = {}, 0
-    for name, t in constants.items():
-        dt = np_dtype(t.data_type)
-        by_dtype[dt.name] = by_dtype.get(dt.name, 0) + _prod(t.dims) * dt.itemsize
-        if name not in qparams and len(t.dims) and dt.kind in "fiu" and dt != np.int64: parameters += _prod(t.dims)
-    # compute: multiply-accumulates
+def _macs(graph, shape) -> tuple:
+    "Multiply-accumulates by op type over the nodes of `graph`, and the names of tensors whose unknown shape left a node uncounted."
     macs_by_op, unknown = {}, set()
-    for n in g.node:
+    for n in graph.node:
         m = _node_macs(n, shape)
         if m is None: unknown.update(x for x in (*n.input, n.output[0]) if x and shape(x) is None)
         elif m: macs_by_op[n.op_type] = macs_by_op.get(n.op_type, 0) + m
-    # RAM: live intermediate tensors along the node order
+    return macs_by_op, unknown
+
+# %% ../nbs/15_footprint.ipynb #b0478fce
+def _constant_tensors(graph, constants: dict) -> set:
+    "Names of the tensors that live in flash: the constants, and outputs of nodes whose inputs are all constant."
     const = set(constants)
-    for n in g.node:
+    for n in graph.node:
         if n.op_type == "Constant" or all(x in const for x in n.input if x): const.update(x for x in n.output if x)
-    quantized = any(n.op_type.startswith("QLinear") or n.op_type == "QGemm" or
-                    (n.op_type == "QuantizeLinear" and n.input[0] not in const) for n in g.node)
-    per_element = activation_bytes or (1 if quantized else None)
-    alias, born, last = {}, {}, {}
+    return const
+
+def _is_quantized(graph, const: set) -> bool:
+    "Whether `graph` is statically quantized: QLinear ops, or QuantizeLinear on an activation."
+    return any(n.op_type.startswith("QLinear") or n.op_type == "QGemm" or
+               (n.op_type == "QuantizeLinear" and n.input[0] not in const) for n in graph.node)
+
+def _live_ranges(graph, const: set, quantized: bool) -> tuple:
+    "The nodes that run, and `{activation: [first step, last step]}` along them (graph inputs from -1, outputs past the end)."
+    live, alias = {}, {}
     root = lambda x: alias.get(x, x)
-    for i in g.input:
-        if i.name not in const: born[i.name] = last[i.name] = -1
-    nodes = [n for n in g.node if not all(x in const for x in n.output if x)]
+    for i in graph.input:
+        if i.name not in const: live[i.name] = [-1, -1]
+    nodes = [n for n in graph.node if not all(x in const for x in n.output if x)]
     for step, n in enumerate(nodes):
         if quantized and n.op_type in ("QuantizeLinear", "DequantizeLinear") and n.input[0] not in const:
             alias[n.output[0]] = root(n.input[0])  # a Q/DQ pair on an activation is one int8 tensor
-            last[root(n.input[0])] = step
+            live[root(n.input[0])][1] = step
             continue
         for x in n.input:
-            if x and x not in const: last[root(x)] = step
+            if x and x not in const: live[root(x)][1] = step
         for x in n.output:
-            if x: born[x], last[x] = step, step
-    for o in g.output: last[root(o.name)] = len(nodes)
-    def nbytes(name):
+            if x: live[x] = [step, step]
+    for o in graph.output: live[root(o.name)][1] = len(nodes)
+    return nodes, live
+
+# %% ../nbs/15_footprint.ipynb #958a6e9f
+def _activation_sizes(names, types: dict, per_element: int | None) -> tuple:
+    "`{activation: bytes}` at batch 1 (floats at `per_element` bytes when given, else at their dtype), and the names of unknown size."
+    onnx = require_onnx("onnx", "mcu_summary")
+    sizes, unknown = {}, set()
+    for name in names:
         dims, elem = types.get(name, (None, 0))
         if dims is None or not elem:
             unknown.add(name)
-            return 0
-        dt = np_dtype(elem)
-        return _prod(dims) * ((per_element or dt.itemsize) if dt.name in _FLOAT_TYPES else dt.itemsize)
-    sizes = {x: nbytes(x) for x in born}
-    peak, peak_node = 0, None
-    for step in range(-1, len(nodes)):
-        live = sum(s for x, s in sizes.items() if born[x] <= step <= last[x])
-        if live > peak: peak, peak_node = live, ("inputs" if step < 0 else f"{nodes[step].name} ({nodes[step].op_type})")
+            sizes[name] = 0
+            continue
+        dt = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(elem))
+        sizes[name] = _prod(dims) * ((per_element or dt.itemsize) if dt.name in _FLOAT_TYPES else dt.itemsize)
+    return sizes, unknown
+
+def _live_bytes(live: dict, sizes: dict, num_steps: int) -> list:
+    "Bytes of the activations live at each step from -1 (the inputs alone) to `num_steps - 1`."
+    return [sum(sizes[x] for x, (first, last) in live.items() if first <= step <= last) for step in range(-1, num_steps)]
+
+# %% ../nbs/15_footprint.ipynb #5c4b4faf
+def mcu_summary(onnx_path, activation_bytes: int | None = None) -> dict:
+    "Flash (weights, file) and RAM (peak activations) needs, parameters and multiply-accumulates of an ONNX model at batch 1."
+    path = onnx_file(onnx_path)
+    if activation_bytes is not None: activation_bytes = check_positive_int("activation_bytes", activation_bytes)
+    model = load_onnx(path, "mcu_summary")
+    _set_batch_one(model)
+    g, types = model.graph, _tensor_types(model)
+    shape = lambda name: types.get(name, (None, 0))[0]
+    constants = _constants(g)
+    by_dtype, parameters = _weight_bytes(constants, _quantization_params(g))
+    macs_by_op, unknown = _macs(g, shape)
+    const = _constant_tensors(g, constants)
+    quantized = _is_quantized(g, const)
+    per_element = activation_bytes or (1 if quantized else None)
+    nodes, live = _live_ranges(g, const, quantized)
+    sizes, unsized = _activation_sizes(live, types, per_element)
+    timeline = _live_bytes(live, sizes, len(nodes))
+    peak = max(timeline)
+    step = timeline.index(peak) - 1
+    at = None if not peak else "inputs" if step < 0 else f"{nodes[step].name} ({nodes[step].op_type})"
     return {"path": str(path), "file_size_bytes": path.stat().st_size, "weight_bytes": sum(by_dtype.values()),
-            "weight_bytes_by_dtype": dict(sorted(by_dtype.items())), "parameters": parameters,
-            "macs": sum(macs_by_op.values()), "macs_by_op": macs_by_op, "peak_activation_bytes": peak,
-            "peak_activation_at": peak_node, "activation_bytes_per_element": per_element or "dtype",
-            "quantized": quantized, "input_shapes": {i.name: shape(i.name) for i in g.input if i.name not in const},
+            "weight_bytes_by_dtype": by_dtype, "parameters": parameters, "macs": sum(macs_by_op.values()),
+            "macs_by_op": macs_by_op, "peak_activation_bytes": peak, "peak_activation_at": at,
+            "activation_bytes_per_element": per_element or "dtype", "quantized": quantized,
+            "input_shapes": {i.name: shape(i.name) for i in g.input if i.name not in const},
             "opset": next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None),
-            "unknown_shapes": sorted(unknown)}
+            "unknown_shapes": sorted(unknown | unsized)}
 
 # %% ../nbs/15_footprint.ipynb #1c863d77
 _C_KEYWORDS = set("auto break case char const continue default do double else enum extern float for goto if inline int long "
@@ -133,7 +190,7 @@ _C_KEYWORDS = set("auto break case char const continue default do double else en
 
 def export_c_header(onnx_path, header_path, var_name: str = "mmdistill_model", alignment: int = 16, bytes_per_line: int = 12) -> Path:
     "Write a model file as a C header: `const unsigned char var_name[]` (aligned) and `const unsigned int var_name_len`."
-    data = Path(_existing(onnx_path, "ONNX model")).read_bytes()
+    data = onnx_file(onnx_path).read_bytes()
     if not isinstance(var_name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", var_name) or var_name in _C_KEYWORDS:
         raise ValueError(f"var_name {var_name!r} is not a valid C identifier; use letters, digits and underscores, "
                          "not starting with a digit, e.g. 'har_model'")

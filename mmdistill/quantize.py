@@ -14,7 +14,7 @@ import torch
 
 import mmdistill
 from .core import check_positive_int
-from .export import _existing, _require, _session, _set_metadata, onnx_metadata, strip_onnx_metadata
+from .export import load_onnx, onnx_file, onnx_metadata, onnx_session, require_onnx, set_onnx_metadata, strip_onnx_metadata
 from .export import OnnxParityError, PositionalWrapper, check_onnx_parity, export_onnx  # the export step, re-exported
 
 _all_ = ["OnnxParityError", "PositionalWrapper", "check_onnx_parity", "export_onnx", "onnx_metadata", "strip_onnx_metadata"]
@@ -27,11 +27,75 @@ __all__ = ['ArrayDataReader', 'calibration_reader', 'shorten_onnx_names', 'quant
 # %% ../nbs/14_quantize.ipynb #cd856ae6
 _logger = logging.getLogger("mmdistill.quantize")
 
-# %% ../nbs/14_quantize.ipynb #ed0969e3
+# %% ../nbs/14_quantize.ipynb #d1717a72
+def _numpy(v) -> np.ndarray:
+    "A tensor or array-like as a numpy array."
+    return v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v)
+
+def _missing_key(where: str, key: str, available) -> KeyError:
+    "The error for data without a field the model or the gate needs."
+    return KeyError(f"{where} has no {key!r} (it has {sorted(map(str, available))}); give the data one field per ONNX "
+                    "model input, named like the input, and one for the target if the task needs it")
+
+def _subset(n: int, num_samples: int | None, seed: int) -> np.ndarray:
+    "Sorted indices of a seeded random choice of `num_samples` of `n` rows (all of them when `num_samples` is None or >= n)."
+    if num_samples is None or num_samples >= n: return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, num_samples, replace=False))
+
+def _rows_from_arrays(data: Mapping, keys: Sequence[str], num_samples, seed, what) -> dict:
+    "The `keys` of a seeded subset of the rows of a dict of arrays."
+    for k in keys:
+        if k not in data: raise _missing_key(f"the {what} data", k, data)
+    arrays = {k: _numpy(data[k]) for k in keys}
+    lengths = {k: len(v) if v.ndim else 0 for k, v in arrays.items()}
+    if len(set(lengths.values())) != 1 or 0 in lengths.values():
+        raise ValueError(f"the {what} arrays need the same number of rows (one per sample), got {lengths}")
+    idx = _subset(next(iter(lengths.values())), num_samples, seed)
+    return {k: v[idx] for k, v in arrays.items()}
+
+# %% ../nbs/14_quantize.ipynb #c45cd58a
+def _rows_from_items(data, keys: Sequence[str], num_samples, seed, what) -> dict:
+    "The `keys` of a seeded subset of the items of a Dataset (or list) of dicts, stacked."
+    if len(data) == 0: raise ValueError(f"the {what} dataset is empty")
+    rows = {k: [] for k in keys}
+    for i in _subset(len(data), num_samples, seed):
+        item = data[int(i)]
+        if not isinstance(item, Mapping): raise TypeError(f"{what} item {int(i)} is a {type(item).__name__}, not a dict of fields")
+        for k in keys:
+            if item.get(k) is None: raise _missing_key(f"{what} item {int(i)}", k, [f for f, v in item.items() if v is not None])
+            rows[k].append(_numpy(item[k]))
+    return {k: np.stack(v) for k, v in rows.items()}
+
+def _rows_from_batches(data, keys: Sequence[str], num_samples, what) -> dict:
+    "The `keys` of the first `num_samples` rows of an iterable of batch dicts, concatenated."
+    rows, n = {k: [] for k in keys}, 0
+    for b, batch in enumerate(data):
+        if not isinstance(batch, Mapping):
+            raise TypeError(f"{what} batch {b} is a {type(batch).__name__}, not a batch dict; collate with collate_multimodal")
+        for k in keys:
+            if batch.get(k) is None: raise _missing_key(f"{what} batch {b}", k, [f for f, v in batch.items() if v is not None])
+            rows[k].append(_numpy(batch[k]))
+        n += len(rows[keys[0]][-1])
+        if num_samples is not None and n >= num_samples: break
+    if n == 0: raise ValueError(f"the {what} loader gave no batches")
+    return {k: np.concatenate(v)[:num_samples] for k, v in rows.items()}
+
+# %% ../nbs/14_quantize.ipynb #757cc8c5
+def _gather(data, keys: Sequence[str], num_samples: int | None = None, seed: int = 0, what: str = "input") -> dict:
+    "Stacked `{key: (N, ...) array}` from a dict of arrays, a Dataset (or list) of item dicts or a DataLoader of batch dicts."
+    if num_samples is not None and (isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1):
+        raise ValueError(f"num_samples must be a positive integer or None (all), got {num_samples!r}")
+    if isinstance(data, Mapping): return _rows_from_arrays(data, keys, num_samples, seed, what)
+    if hasattr(data, "__len__") and hasattr(data, "__getitem__"): return _rows_from_items(data, keys, num_samples, seed, what)
+    if hasattr(data, "__iter__"): return _rows_from_batches(data, keys, num_samples, what)
+    raise TypeError(f"{what} data must be a dict of arrays, a Dataset of item dicts or a DataLoader of batch dicts, "
+                    f"got {type(data).__name__}")
+
+# %% ../nbs/14_quantize.ipynb #a0cab4c6
 def _input_specs(model) -> dict:
     "`{input name: (per-axis sizes with None for symbolic axes, numpy dtype)}` of an ONNX model (a path or ModelProto)."
-    onnx = _require("onnx", "reading ONNX models")
-    if not hasattr(model, "graph"): model = onnx.load(_existing(model, "ONNX model"), load_external_data=False)
+    onnx = require_onnx("onnx", "reading ONNX models")
+    model = load_onnx(model, load_external_data=False)
     inits = {t.name for t in model.graph.initializer}
     specs = {}
     for i in model.graph.input:
@@ -40,55 +104,6 @@ def _input_specs(model) -> dict:
         shape = [d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
         specs[i.name] = (shape, np.dtype(onnx.helper.tensor_dtype_to_np_dtype(tt.elem_type)))
     return specs
-
-def _numpy(v) -> np.ndarray:
-    return v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v)
-
-def _missing_key(where: str, key: str, available) -> KeyError:
-    return KeyError(f"{where} has no {key!r} (it has {sorted(map(str, available))}); give the data one field per ONNX "
-                    "model input, named like the input, and one for the target if the task needs it")
-
-def _gather(data, keys: Sequence[str], num_samples: int | None = None, seed: int = 0, what: str = "input") -> dict:
-    "Stacked `{key: (N, ...) array}` from a dict of arrays, a DataLoader of batch dicts or a Dataset of item dicts."
-    if num_samples is not None and (isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1):
-        raise ValueError(f"num_samples must be a positive integer or None (all), got {num_samples!r}")
-    def subset(n):
-        if num_samples is None or num_samples >= n: return np.arange(n)
-        return np.sort(np.random.default_rng(seed).choice(n, num_samples, replace=False))
-    if isinstance(data, Mapping):
-        for k in keys:
-            if k not in data: raise _missing_key(f"the {what} data", k, data)
-        arrays = {k: _numpy(data[k]) for k in keys}
-        lengths = {k: len(v) if v.ndim else 0 for k, v in arrays.items()}
-        if len(set(lengths.values())) != 1 or 0 in lengths.values():
-            raise ValueError(f"the {what} arrays need the same number of rows (one per sample), got {lengths}")
-        idx = subset(next(iter(lengths.values())))
-        return {k: v[idx] for k, v in arrays.items()}
-    if hasattr(data, "__len__") and hasattr(data, "__getitem__"):  # a Dataset or a list of item dicts
-        if len(data) == 0: raise ValueError(f"the {what} dataset is empty")
-        idx, rows = subset(len(data)), {k: [] for k in keys}
-        for i in idx:
-            item = data[int(i)]
-            if not isinstance(item, Mapping):
-                raise TypeError(f"{what} item {int(i)} is a {type(item).__name__}, not a dict of fields")
-            for k in keys:
-                if item.get(k) is None: raise _missing_key(f"{what} item {int(i)}", k, [f for f, v in item.items() if v is not None])
-                rows[k].append(_numpy(item[k]))
-        return {k: np.stack(v) for k, v in rows.items()}
-    if hasattr(data, "__iter__"):  # a DataLoader or another iterable of batch dicts
-        rows, n = {k: [] for k in keys}, 0
-        for b, batch in enumerate(data):
-            if not isinstance(batch, Mapping):
-                raise TypeError(f"{what} batch {b} is a {type(batch).__name__}, not a batch dict; collate with collate_multimodal")
-            for k in keys:
-                if batch.get(k) is None: raise _missing_key(f"{what} batch {b}", k, [f for f, v in batch.items() if v is not None])
-                rows[k].append(_numpy(batch[k]))
-            n += len(rows[keys[0]][-1])
-            if num_samples is not None and n >= num_samples: break
-        if n == 0: raise ValueError(f"the {what} loader gave no batches")
-        return {k: np.concatenate(v)[:num_samples] for k, v in rows.items()}
-    raise TypeError(f"{what} data must be a dict of arrays, a Dataset of item dicts or a DataLoader of batch dicts, "
-                    f"got {type(data).__name__}")
 
 def _model_inputs(arrays: Mapping[str, np.ndarray], specs: dict, what: str = "input") -> dict:
     "The model's inputs from `arrays`, cast to the input dtypes and checked against their fixed axes."
@@ -177,71 +192,79 @@ def _choice(name: str, value, options) -> str:
     if value not in options: raise ValueError(f"unknown {name} {value!r}: use one of {list(options)}")
     return value
 
+def _calibration(calibration, fp32_model, mode: str, num_samples: int | None, seed: int):
+    "The calibration reader for static mode (a reader passes through), None for dynamic mode."
+    if mode == "dynamic": return None
+    if calibration is None:
+        raise ValueError("static quantization needs calibration data: pass a few hundred training samples (a Dataset, "
+                         "a DataLoader or a dict of arrays) as calibration, or use mode='dynamic'")
+    return calibration if hasattr(calibration, "get_next") else calibration_reader(calibration, fp32_model, num_samples, seed=seed)
+
 def _pre_process(src: Path, dst: Path) -> None:
     "onnxruntime's `quant_pre_process`, retried without symbolic shape inference when that step fails."
-    pre = _require("onnxruntime.quantization.shape_inference", "quantize_onnx").quant_pre_process
+    pre = require_onnx("onnxruntime.quantization.shape_inference", "quantize_onnx").quant_pre_process
     try: pre(str(src), str(dst))
     except Exception as e:  # onnxruntime's symbolic shape inference trips on some exporter patterns (e.g. Expand)
         _logger.info("symbolic shape inference failed (%s: %s); pre-processing with ONNX shape inference only", type(e).__name__, e)
         pre(str(src), str(dst), skip_symbolic_shape=True)
 
-def quantize_onnx(fp32_path, calibration=None, out_path=None, method: str = "minmax", per_channel: bool = True,
-                  format: str = "qdq", mode: str = "static", num_samples: int | None = 300, activation_type: str = "int8",
-                  compact: bool = True, seed: int = 0) -> dict:
-    "INT8-quantize an FP32 ONNX model (pre-processing, then static calibrated or dynamic quantization); sizes and settings in a dict."
-    _choice("method", method, _METHODS); _choice("format", format, _FORMATS); _choice("mode", mode, _MODES)
-    _choice("activation_type", activation_type, _ACTIVATION_TYPES)
-    onnx = _require("onnx", "quantize_onnx")
-    q = _require("onnxruntime.quantization", "quantize_onnx")
-    fp32_path = Path(_existing(fp32_path, "ONNX model"))
-    out_path = Path(out_path) if out_path is not None else fp32_path.with_name(f"{fp32_path.stem}.int8.onnx")
-    if out_path.resolve() == fp32_path.resolve():
-        raise ValueError(f"out_path {str(out_path)!r} is the FP32 model itself; write the INT8 model to another file")
-    fp32_model = onnx.load(str(fp32_path))
-    reader = None
-    if mode == "static":
-        if calibration is None:
-            raise ValueError("static quantization needs calibration data: pass a few hundred training samples (a Dataset, "
-                             "a DataLoader or a dict of arrays) as calibration, or use mode='dynamic'")
-        reader = calibration if hasattr(calibration, "get_next") else calibration_reader(calibration, fp32_model, num_samples, seed=seed)
-    with tempfile.TemporaryDirectory(prefix="mmdistill-quantize-") as tmpdir:
-        pre, raw = Path(tmpdir) / "pre.onnx", Path(tmpdir) / "int8.onnx"
-        _pre_process(fp32_path, pre)
-        if mode == "static":
-            with redirect_stdout(io.StringIO()) as progress:  # the calibrators print their progress
-                q.quantize_static(str(pre), str(raw), reader, quant_format=getattr(q.QuantFormat, _FORMATS[format]),
-                                  per_channel=per_channel, activation_type=getattr(q.QuantType, _ACTIVATION_TYPES[activation_type]),
-                                  weight_type=q.QuantType.QInt8, calibrate_method=getattr(q.CalibrationMethod, _METHODS[method]))
-            _logger.debug("calibration: %s", progress.getvalue())
-        else:
-            q.quantize_dynamic(str(pre), str(raw), per_channel=per_channel, weight_type=q.QuantType.QInt8)
-        model = onnx.load(str(raw))
+# %% ../nbs/14_quantize.ipynb #d901fb8e
+def _run_quantizer(src: Path, dst: Path, reader, method: str, per_channel: bool, format: str, activation_type: str,
+                   reduce_range: bool) -> None:
+    "onnxruntime's static quantizer (with `reader`) or, without a reader, its dynamic one, from `src` to `dst`."
+    q = require_onnx("onnxruntime.quantization", "quantize_onnx")
+    if reader is None:
+        q.quantize_dynamic(str(src), str(dst), per_channel=per_channel, reduce_range=reduce_range, weight_type=q.QuantType.QInt8)
+        return
+    with redirect_stdout(io.StringIO()) as progress:  # the calibrators print their progress
+        q.quantize_static(str(src), str(dst), reader, quant_format=getattr(q.QuantFormat, _FORMATS[format]),
+                          per_channel=per_channel, reduce_range=reduce_range, weight_type=q.QuantType.QInt8,
+                          activation_type=getattr(q.QuantType, _ACTIVATION_TYPES[activation_type]),
+                          calibrate_method=getattr(q.CalibrationMethod, _METHODS[method]))
+    _logger.debug("calibration: %s", progress.getvalue())
+
+def _finish_int8(model, fp32_model, settings: dict, compact: bool, out_path: Path) -> None:
+    "Strip node metadata (and shorten names) of the quantized model, carry over the FP32 metadata, check and save it."
+    onnx = require_onnx("onnx", "quantize_onnx")
     strip_onnx_metadata(model)
     if compact: shorten_onnx_names(model)
-    settings = {"mode": mode, "method": method if mode == "static" else None, "format": format if mode == "static" else "qoperator",
-                "per_channel": bool(per_channel), "weight_type": "int8", "compact": bool(compact),
-                "activation_type": activation_type if mode == "static" else "uint8 (quantized at run time)",
-                "num_calibration_samples": getattr(reader, "num_samples", None)}
-    _set_metadata(model, {**onnx_metadata(fp32_model), "quantization": {**settings, "mmdistill_version": mmdistill.__version__}})
+    set_onnx_metadata(model, {**onnx_metadata(fp32_model), "quantization": {**settings, "mmdistill_version": mmdistill.__version__}})
     onnx.checker.check_model(model)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(out_path))
+
+# %% ../nbs/14_quantize.ipynb #b32910e4
+def quantize_onnx(fp32_path, calibration=None, out_path=None, method: str = "minmax", per_channel: bool = True,
+                  format: str = "qdq", mode: str = "static", num_samples: int | None = 300, activation_type: str = "int8",
+                  compact: bool = True, seed: int = 0, reduce_range: bool = False) -> dict:
+    "INT8-quantize an FP32 ONNX model (pre-processing, then static calibrated or dynamic quantization); sizes and settings in a dict."
+    _choice("method", method, _METHODS); _choice("format", format, _FORMATS); _choice("mode", mode, _MODES)
+    _choice("activation_type", activation_type, _ACTIVATION_TYPES)
+    fp32_path = onnx_file(fp32_path)
+    out_path = Path(out_path) if out_path is not None else fp32_path.with_name(f"{fp32_path.stem}.int8.onnx")
+    if out_path.resolve() == fp32_path.resolve():
+        raise ValueError(f"out_path {str(out_path)!r} is the FP32 model itself; write the INT8 model to another file")
+    fp32_model = load_onnx(fp32_path, "quantize_onnx")
+    reader = _calibration(calibration, fp32_model, mode, num_samples, seed)
+    with tempfile.TemporaryDirectory(prefix="mmdistill-quantize-") as tmpdir:
+        pre, raw = Path(tmpdir) / "pre.onnx", Path(tmpdir) / "int8.onnx"
+        _pre_process(fp32_path, pre)
+        _run_quantizer(pre, raw, reader, method, per_channel, format, activation_type, bool(reduce_range))
+        model = load_onnx(raw, "quantize_onnx")
+    static = mode == "static"
+    settings = {"mode": mode, "method": method if static else None, "format": format if static else "qoperator",
+                "per_channel": bool(per_channel), "weight_type": "int8", "reduce_range": bool(reduce_range),
+                "compact": bool(compact), "activation_type": activation_type if static else "uint8 (quantized at run time)",
+                "num_calibration_samples": getattr(reader, "num_samples", None)}
+    _finish_int8(model, fp32_model, settings, compact, out_path)
     return {"path": str(out_path), "fp32_path": str(fp32_path), "fp32_size_bytes": fp32_path.stat().st_size,
             "int8_size_bytes": out_path.stat().st_size, **settings}
 
-# %% ../nbs/14_quantize.ipynb #4a3c0fbd
+# %% ../nbs/14_quantize.ipynb #3cab0d50
 _METRICS = ("accuracy", "mae", "rmse")
 
-def _predict(sess, inputs: Mapping[str, np.ndarray], output: str, batch_size: int) -> np.ndarray:
-    "The model's `output` over all rows of `inputs`, run in batches of `batch_size`."
-    n = len(next(iter(inputs.values())))
-    return np.concatenate([sess.run([output], {k: v[s:s + batch_size] for k, v in inputs.items()})[0]
-                           for s in range(0, n, batch_size)])
-
-def verify_quantization(fp32_path, int8_path, data, metric: str = "accuracy", threshold: float | None = None,
-                        target=None, output: str | None = None, units: str | None = None, batch_size: int = 256,
-                        num_samples: int | None = None, seed: int = 0, threads: int | None = None) -> dict:
-    "Evaluate the FP32 and INT8 ONNX models on the same data and accept the INT8 one if its metric is within `threshold`."
+def _gate_threshold(metric: str, threshold, target) -> float:
+    "The checked threshold of a gate (0.01 by default for accuracy); a ValueError for settings that cannot be meant."
     _choice("metric", metric, _METRICS)
     if threshold is None:
         if metric != "accuracy":
@@ -256,52 +279,76 @@ def verify_quantization(fp32_path, int8_path, data, metric: str = "accuracy", th
                          f"for {threshold} points pass {threshold / 100:g}")
     if target is None and metric != "accuracy":
         raise ValueError(f"metric={metric!r} needs target=: the name of the regression target in the data, or an array of it")
-    target = "label" if target is None else target
+    return float(threshold)
+
+# %% ../nbs/14_quantize.ipynb #2111a14c
+def _evaluation_data(fp32_path, int8_path, data, target, num_samples, seed) -> tuple:
+    "The models' inputs from `data` and the target values, one per sample."
     specs = _input_specs(fp32_path)
     if _input_specs(int8_path) != specs:
-        raise ValueError(f"the FP32 and INT8 models take different inputs ({_input_specs(fp32_path)} vs "
-                         f"{_input_specs(int8_path)}); quantize the FP32 model given here")
-    keys = list(specs) + ([target] if isinstance(target, str) else [])
+        raise ValueError(f"the FP32 and INT8 models take different inputs ({specs} vs {_input_specs(int8_path)}); "
+                         "quantize the FP32 model given here")
     if isinstance(target, str) and target in specs: raise ValueError(f"target {target!r} is a model input; name the target field")
-    rows = _gather(data, keys, num_samples, seed, "evaluation")
+    rows = _gather(data, list(specs) + ([target] if isinstance(target, str) else []), num_samples, seed, "evaluation")
     inputs = _model_inputs(rows, specs, "evaluation")
     n = len(next(iter(inputs.values())))
     y = rows[target] if isinstance(target, str) else _numpy(target)
     if not isinstance(target, str) and num_samples is not None and len(y) != n:
         raise ValueError("pass the target as a field of the data when num_samples picks a subset of it")
     if len(y) != n: raise ValueError(f"target has {len(y)} values but the data has {n} samples; give one per sample")
-    s32, s8 = _session(fp32_path, threads), _session(int8_path, threads)
+    return inputs, y
+
+def _predict(sess, inputs: Mapping[str, np.ndarray], output: str, batch_size: int) -> np.ndarray:
+    "The model's `output` over all rows of `inputs`, run in batches of `batch_size`."
+    n = len(next(iter(inputs.values())))
+    return np.concatenate([sess.run([output], {k: v[s:s + batch_size] for k, v in inputs.items()})[0]
+                           for s in range(0, n, batch_size)])
+
+# %% ../nbs/14_quantize.ipynb #02dd91d2
+def _accuracy_verdict(p32: np.ndarray, p8: np.ndarray, y: np.ndarray, threshold: float, output: str) -> dict:
+    "The accuracy gate: top-1 accuracies from the class scores, the change from counts, and the verdict."
+    if p32.ndim != 2:
+        raise ValueError(f"accuracy needs class scores of shape (N, classes) from output {output!r}, got {p32.shape}; "
+                         "pick the logits output, or use metric='mae'/'rmse' for a regression output")
+    y, n = y.reshape(-1), len(p32)
+    if y.dtype.kind not in "iu": raise ValueError(f"accuracy needs integer class labels as target, got dtype {y.dtype}")
+    c32, c8 = p32.argmax(1), p8.argmax(1)
+    hits32, hits8 = int((c32 == y).sum()), int((c8 == y).sum())
+    change = (hits8 - hits32) / n  # from counts, so a drop of exactly `threshold` compares exactly
+    return {"fp32": hits32 / n, "int8": hits8 / n, "change": change, "threshold": threshold, "accepted": bool(-change <= threshold),
+            "rule": f"accuracy may drop by at most {threshold:g} ({100 * threshold:g} percentage points)",
+            "units": "fraction", "agreement": float((c32 == c8).mean())}
+
+def _error_verdict(p32: np.ndarray, p8: np.ndarray, y: np.ndarray, metric: str, threshold: float, units, output: str) -> dict:
+    "The regression gate: MAE or RMSE of both models against the target, the change, and the verdict."
+    y, n = y.astype(np.float64), len(p32)
+    if p32.size != y.size:
+        raise ValueError(f"output {output!r} has {p32.size // n} values per sample but the target has {y.size // n}; "
+                         "pick the output that estimates the target")
+    score = (lambda e: float(np.abs(e).mean())) if metric == "mae" else (lambda e: float(np.sqrt((e ** 2).mean())))
+    v32, v8 = score(p32.reshape(y.shape) - y), score(p8.reshape(y.shape) - y)
+    unit = f" {units}" if units else ""
+    return {"fp32": v32, "int8": v8, "change": v8 - v32, "threshold": threshold, "accepted": bool(v8 - v32 < threshold),
+            "rule": f"{metric.upper()} may grow by less than {threshold:g}{unit}", "units": units}
+
+# %% ../nbs/14_quantize.ipynb #0dc73c4b
+def verify_quantization(fp32_path, int8_path, data, metric: str = "accuracy", threshold: float | None = None,
+                        target=None, output: str | None = None, units: str | None = None, batch_size: int = 256,
+                        num_samples: int | None = None, seed: int = 0, threads: int | None = None) -> dict:
+    "Evaluate the FP32 and INT8 ONNX models on the same data and accept the INT8 one if its metric is within `threshold`."
+    threshold = _gate_threshold(metric, threshold, target)
+    target = "label" if target is None else target
+    inputs, y = _evaluation_data(fp32_path, int8_path, data, target, num_samples, seed)
+    s32, s8 = onnx_session(fp32_path, threads), onnx_session(int8_path, threads)
     outputs = [o.name for o in s32.get_outputs()]
     output = outputs[0] if output is None else output
     if output not in outputs or output not in [o.name for o in s8.get_outputs()]:
         raise ValueError(f"output {output!r} is not an output of both models; the FP32 model has {outputs}")
     p32, p8 = _predict(s32, inputs, output, batch_size), _predict(s8, inputs, output, batch_size)
-    report = {"metric": metric}
-    if metric == "accuracy":
-        if p32.ndim != 2:
-            raise ValueError(f"accuracy needs class scores of shape (N, classes) from output {output!r}, got {p32.shape}; "
-                             "pick the logits output, or use metric='mae'/'rmse' for a regression output")
-        y = y.reshape(-1)
-        if y.dtype.kind not in "iu": raise ValueError(f"accuracy needs integer class labels as target, got dtype {y.dtype}")
-        c32, c8 = p32.argmax(1), p8.argmax(1)
-        hits32, hits8 = int((c32 == y).sum()), int((c8 == y).sum())
-        change = (hits8 - hits32) / n  # from counts, so a drop of exactly `threshold` compares exactly
-        report.update(fp32=hits32 / n, int8=hits8 / n, change=change, threshold=float(threshold), accepted=bool(-change <= threshold),
-                      rule=f"accuracy may drop by at most {threshold:g} ({100 * threshold:g} percentage points)",
-                      units="fraction", agreement=float((c32 == c8).mean()))
-    else:
-        y = y.astype(np.float64)
-        if p32.size != y.size:
-            raise ValueError(f"output {output!r} has {p32.size // n} values per sample but the target has {y.size // n}; "
-                             "pick the output that estimates the target")
-        err32, err8 = p32.reshape(y.shape) - y, p8.reshape(y.shape) - y
-        score = (lambda e: float(np.abs(e).mean())) if metric == "mae" else (lambda e: float(np.sqrt((e ** 2).mean())))
-        v32, v8 = score(err32), score(err8)
-        unit = f" {units}" if units else ""
-        report.update(fp32=v32, int8=v8, change=v8 - v32, threshold=float(threshold), accepted=bool(v8 - v32 < threshold),
-                      rule=f"{metric.upper()} may grow by less than {threshold:g}{unit}", units=units)
-    report.update(output=output, n=n, fp32_size_bytes=Path(fp32_path).stat().st_size, int8_size_bytes=Path(int8_path).stat().st_size)
-    return report
+    verdict = (_accuracy_verdict(p32, p8, y, threshold, output) if metric == "accuracy"
+               else _error_verdict(p32, p8, y, metric, threshold, units, output))
+    return {"metric": metric, **verdict, "output": output, "n": len(p32),
+            "fp32_size_bytes": Path(fp32_path).stat().st_size, "int8_size_bytes": Path(int8_path).stat().st_size}
 
 # %% ../nbs/14_quantize.ipynb #c0834cfb
 def _feed(specs: dict, batch_size: int, arrays: Mapping[str, np.ndarray] | None, rng) -> dict:
@@ -318,29 +365,30 @@ def _feed(specs: dict, batch_size: int, arrays: Mapping[str, np.ndarray] | None,
         feed[name] = rng.standard_normal(size).astype(dtype) if dtype.kind == "f" else np.zeros(size, dtype)
     return feed
 
+def _time_runs(sess, feed: dict, warmup: int, repeats: int) -> dict:
+    "Latency percentiles and mean (ms) of `repeats` timed runs of `sess` on `feed` after `warmup` untimed ones, and the throughput."
+    outputs, times = [o.name for o in sess.get_outputs()], []
+    for _ in range(warmup): sess.run(outputs, feed)
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        sess.run(outputs, feed)
+        times.append(time.perf_counter() - t0)
+    ms, bs = np.array(times) * 1e3, len(next(iter(feed.values())))
+    return {"batch_size": bs, "p50_ms": float(np.percentile(ms, 50)), "p90_ms": float(np.percentile(ms, 90)),
+            "p99_ms": float(np.percentile(ms, 99)), "mean_ms": float(ms.mean()), "samples_per_s": float(bs / (ms.mean() / 1e3))}
+
+# %% ../nbs/14_quantize.ipynb #90ca3d1a
 def benchmark_onnx(path, inputs=None, batch_sizes: Sequence[int] = (1, 256), warmup: int = 10, repeats: int = 100,
                    threads: int | None = None, seed: int = 0) -> dict:
     "Latency percentiles (ms) at the first batch size and throughput (samples/s) at the last, with onnxruntime on CPU."
     batch_sizes = [check_positive_int("batch_sizes[i]", b) for b in ([batch_sizes] if isinstance(batch_sizes, int) else batch_sizes)]
     if not batch_sizes: raise ValueError("batch_sizes is empty: give at least one, e.g. (1, 256)")
     warmup, repeats = check_positive_int("warmup", warmup, 0), check_positive_int("repeats", repeats)
-    sess = _session(path, threads)
-    specs = _input_specs(path)
+    sess, specs = onnx_session(path, threads), _input_specs(path)
     arrays = None
     if inputs is not None: arrays = _model_inputs(_gather(inputs, list(specs), max(batch_sizes), seed, "benchmark"), specs, "benchmark")
-    rng, outputs, runs = np.random.default_rng(seed), [o.name for o in sess.get_outputs()], []
-    for bs in batch_sizes:
-        feed = _feed(specs, bs, arrays, rng)
-        for _ in range(warmup): sess.run(outputs, feed)
-        times = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            sess.run(outputs, feed)
-            times.append(time.perf_counter() - t0)
-        ms = np.array(times) * 1e3
-        runs.append({"batch_size": bs, "p50_ms": float(np.percentile(ms, 50)), "p90_ms": float(np.percentile(ms, 90)),
-                     "p99_ms": float(np.percentile(ms, 99)), "mean_ms": float(ms.mean()),
-                     "samples_per_s": float(bs / (ms.mean() / 1e3))})
+    rng = np.random.default_rng(seed)
+    runs = [_time_runs(sess, _feed(specs, bs, arrays, rng), warmup, repeats) for bs in batch_sizes]
     first, last = runs[0], runs[-1]
     return {"path": str(path), "size_bytes": Path(path).stat().st_size, "latency_batch_size": first["batch_size"],
             "latency_p50_ms": first["p50_ms"], "latency_p90_ms": first["p90_ms"], "latency_p99_ms": first["p99_ms"],
