@@ -16,6 +16,7 @@ from torch import nn
 import mmdistill
 from .core import eval_mode, module_device
 from .data import modality_names
+from .models import run_model
 
 # %% auto #0
 __all__ = ['require_onnx', 'PositionalWrapper', 'strip_onnx_metadata', 'onnx_file', 'load_onnx', 'set_onnx_metadata',
@@ -46,7 +47,7 @@ class PositionalWrapper(nn.Module):
         "Run the model on `{modality: tensor}` and return the requested outputs in order."
         if len(tensors) != len(self.modalities):
             raise TypeError(f"got {len(tensors)} tensors for the {len(self.modalities)} modalities {self.modalities}")
-        out = self.model(dict(zip(self.modalities, tensors)))
+        out = run_model(self.model, dict(zip(self.modalities, tensors)))
         if isinstance(out, torch.Tensor): out = {self.outputs[0]: out}
         missing = [k for k in self.outputs if k not in out]
         if missing:
