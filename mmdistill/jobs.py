@@ -9,7 +9,6 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from .core import count_parameters, library_versions, load_checkpoint
@@ -17,7 +16,7 @@ from .data import collate_multimodal
 from .datasets import load_hapt
 from .evaluate import classification_metrics, knn_evaluate, predict, save_json
 from .explore import pca_2d, plot_confusion_matrix, plot_history, render_embedding_map
-from .export import export_onnx, onnx_metadata
+from .export import export_onnx
 from .footprint import export_c_header, mcu_summary
 from .quantize import benchmark_onnx, quantize_onnx, verify_quantization
 from .recipes import DemoConfig, fit_hapt_student, fit_hapt_teacher, hapt_targets

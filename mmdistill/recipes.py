@@ -5,7 +5,6 @@
 # %% ../nbs/12_recipes.ipynb #358f00d6
 from __future__ import annotations
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
