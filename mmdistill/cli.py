@@ -41,6 +41,7 @@ def _cmd_quantize(args) -> int:
     print(f"INT8 model accepted: {r['rule']}")
     return 0
 
+# %% ../nbs/18_cli.ipynb #a5974ae0
 def build_parser() -> argparse.ArgumentParser:
     "The `mmdistill` argument parser."
     p = argparse.ArgumentParser(prog="mmdistill", description="Multimodal teachers distilled into tiny INT8 students.")
@@ -71,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(func=_cmd_quantize)
     return p
 
+# %% ../nbs/18_cli.ipynb #26bdaf92
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `mmdistill` command; returns the exit status."
     parser = build_parser()

@@ -34,7 +34,6 @@ def _require(module: str, why: str):
     except ImportError as e: raise ImportError(f"{why}, and {module} is not installed: {_EXTRA}") from e
 
 def _require_widgets(): return _require("ipywidgets", "the explorers are ipywidgets panels")
-def _require_seaborn(): return _require("seaborn", "plot_confusion_matrix draws with seaborn")
 
 def _pyplot():
     "`matplotlib.pyplot`; matplotlib picks Agg by itself where there is no display."
@@ -541,30 +540,42 @@ def history_panels(history: Sequence[Mapping]) -> dict:
     return {"loss": loss, "metrics": [k for k in keys if k.startswith("val_") and k not in loss],
             "lr": [k for k in keys if k == "lr" or k.endswith("_lr")]}
 
-def plot_history(history, title: str | None = None) -> Figure:
-    "Losses, validation metrics and learning rate per epoch of one history, or of `{name: history}` for several runs."
+_PANEL_TITLES = {"loss": "loss", "metrics": "validation metrics", "lr": "learning rate"}
+
+def _history_columns(runs: Mapping[str, list], keys: Sequence[str] | None) -> dict:
+    "`{panel: {run: columns}}` of the panels to draw: all three, or those holding one of `keys`."
+    panels = {p: {run: cols for run, rows in runs.items() for cols in [history_panels(rows)[p]]} for p in _PANEL_TITLES}
+    if keys is None: return panels
+    keys = [keys] if isinstance(keys, str) else list(keys)
+    present = {k for by_run in panels.values() for cols in by_run.values() for k in cols}
+    missing = [k for k in keys if k not in present]
+    if missing: raise ValueError(f"no column {missing} to plot in the history; it has {sorted(present)}")
+    picked = {p: {run: [k for k in cols if k in keys] for run, cols in by_run.items()} for p, by_run in panels.items()}
+    return {p: by_run for p, by_run in picked.items() if any(by_run.values())}
+
+def plot_history(history, title: str | None = None, keys: Sequence[str] | None = None) -> Figure:
+    "Losses, validation metrics and learning rate per epoch of one history, or of `{name: history}` for several runs; `keys` picks the columns."
     runs = ({str(k): load_history(v) for k, v in history.items()} if isinstance(history, Mapping)
             else {"": load_history(history)})
     if not any(runs.values()): raise ValueError("the history is empty: train for at least one epoch first")
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8), layout="constrained")
-    plt.close(fig)  # returned, not shown by pyplot: a notebook displays it once
-    for run, rows in runs.items():
-        epochs = [row.get("epoch", i + 1) for i, row in enumerate(rows)]
-        for ax, keys in zip(axes, history_panels(rows).values()):
-            for k in keys:
+    panels = _history_columns(runs, keys)
+    fig = Figure(figsize=(4.7 * len(panels), 3.8), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (panel, by_run) in zip(axes, panels.items()):
+        for run, rows in runs.items():
+            epochs = [row.get("epoch", i + 1) for i, row in enumerate(rows)]
+            for k in by_run[run]:
                 pts = [(e, row[k]) for e, row in zip(epochs, rows) if k in row]
                 ax.plot(*zip(*pts), marker="o", ms=3, label=f"{run}: {k}" if run else k)
-    for ax, name in zip(axes, ("loss", "validation metrics", "learning rate")):
-        ax.set(title=name, xlabel="epoch")
+        ax.set(title=_PANEL_TITLES[panel], xlabel="epoch")
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         if ax.lines: ax.legend(fontsize=7)
-    axes[2].ticklabel_format(axis="y", style="sci", scilimits=(-2, 2))
+        if panel == "lr": ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 2))
     if title: fig.suptitle(title)
     return fig
 
-# %% ../nbs/16_explore.ipynb #80ec69c3
+# %% ../nbs/16_explore.ipynb #064abee2
 def normalize_confusion(cm, normalize: str = "true") -> np.ndarray:
     "Confusion matrix as fractions of each true class (`'true'`), predicted class (`'pred'`) or of all samples (`'all'`)."
     cm = np.asarray(cm, dtype=float)
@@ -575,8 +586,7 @@ def normalize_confusion(cm, normalize: str = "true") -> np.ndarray:
     return np.divide(cm, total, out=np.zeros_like(cm), where=total > 0)
 
 def plot_confusion_matrix(cm, class_names=None, normalize: bool | str = False, title: str | None = None) -> Figure:
-    "Seaborn heatmap of a confusion matrix (or of `classification_metrics`' dict): counts, or fractions with `normalize`."
-    sns = _require_seaborn()
+    "Heatmap of a confusion matrix (or of `classification_metrics`' dict): counts, or fractions with `normalize`."
     if isinstance(cm, Mapping):
         if class_names is None and cm.get("per_class"): class_names = [c["name"] for c in cm["per_class"]]
         cm = cm["confusion_matrix"]
@@ -586,17 +596,19 @@ def plot_confusion_matrix(cm, class_names=None, normalize: bool | str = False, t
     if len(names) != len(cm): raise ValueError(f"{len(names)} class names for a {len(cm)}-class confusion matrix")
     mode = "true" if normalize is True else normalize or None
     data = cm if mode is None else normalize_confusion(cm, mode)
-    text = np.where(cm > 0, np.vectorize(lambda v: f"{v:.2f}" if mode else f"{int(v)}", otypes=[object])(data), "")
-    plt = _pyplot()
+    vmax = 1.0 if mode else max(float(data.max()), 1.0)
     size = 0.5 * len(cm) + 2.5
-    fig, ax = plt.subplots(figsize=(size + 1.2, size), layout="constrained")
-    plt.close(fig)
-    sns.heatmap(data, annot=text, fmt="", cmap="Blues", vmin=0, vmax=1 if mode else None, square=True, ax=ax,
-                xticklabels=names, yticklabels=names, annot_kws={"fontsize": 7},
-                cbar_kws={"label": {None: "windows", "true": "fraction of the true class", "pred": "fraction of the prediction",
-                                    "all": "fraction of all"}[mode]})
+    fig = Figure(figsize=(size + 1.2, size), layout="constrained")
+    ax = fig.add_subplot()
+    image = ax.imshow(data, cmap="Blues", vmin=0, vmax=vmax)
+    for i, j in zip(*np.nonzero(cm)):
+        ax.text(j, i, f"{data[i, j]:.2f}" if mode else f"{int(cm[i, j])}", ha="center", va="center", fontsize=7,
+                color="white" if data[i, j] > 0.6 * vmax else "black")
+    ax.set_xticks(range(len(names)), names, rotation=60, ha="right")
+    ax.set_yticks(range(len(names)), names)
+    fig.colorbar(image, ax=ax, fraction=0.046, label={None: "windows", "true": "fraction of the true class",
+                                                      "pred": "fraction of the prediction", "all": "fraction of all"}[mode])
     ax.set(xlabel="predicted", ylabel="true", title=title or ("confusion matrix" + (f" (normalised over {mode})" if mode else "")))
-    ax.tick_params(axis="x", labelrotation=60)
     return fig
 
 # %% ../nbs/16_explore.ipynb #bfbb1016

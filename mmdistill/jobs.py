@@ -5,145 +5,104 @@
 # %% ../nbs/17_jobs.ipynb #bf03e958
 from __future__ import annotations
 import os, time
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from .core import count_parameters, library_versions, load_checkpoint
 from .data import collate_multimodal
 from .datasets import load_hapt
 from .evaluate import classification_metrics, knn_evaluate, predict, save_json
+from .explore import pca_2d, plot_confusion_matrix, plot_history, render_embedding_map
 from .export import export_onnx
 from .footprint import export_c_header, mcu_summary
 from .quantize import benchmark_onnx, quantize_onnx, verify_quantization
 from .recipes import DemoConfig, fit_hapt_student, fit_hapt_teacher, hapt_targets
 
 # %% auto #0
-__all__ = ['run_demo', 'report_markdown', 'quantize_checkpoint']
-
-# %% ../nbs/17_jobs.ipynb #e3510294
-def _plots(out: Path, histories: dict, cm: list, classes: list, emb: np.ndarray, labels: np.ndarray) -> list:
-    "Training curves, the teacher's confusion matrix and a 2-D map (PCA) of its test embeddings, as PNG files."
-    import matplotlib.pyplot as plt
-    files = []
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for name, h in histories.items():
-        ep = [r["epoch"] for r in h]
-        axes[0].plot(ep, [r["train_loss"] for r in h], marker="o", label=name)
-        axes[1].plot(ep, [100 * r["val_accuracy"] for r in h], marker="o", label=name)
-    axes[0].set(title="training loss", xlabel="epoch"); axes[1].set(title="validation accuracy (%)", xlabel="epoch")
-    for ax in axes: ax.legend(); ax.grid(alpha=0.3)
-    fig.tight_layout(); fig.savefig(out / "curves.png", dpi=110); plt.close(fig); files.append("curves.png")
-    cm = np.asarray(cm, dtype=float)
-    norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(8, 7))
-    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(len(classes)), classes, rotation=60, ha="right"); ax.set_yticks(range(len(classes)), classes)
-    for i in range(len(classes)):
-        for j in range(len(classes)):
-            if cm[i, j]: ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=7, color="white" if norm[i, j] > 0.5 else "black")
-    ax.set(title="teacher, test subjects (rows: true class; colour: row fraction)", xlabel="predicted", ylabel="true")
-    fig.colorbar(im, ax=ax, fraction=0.046); fig.tight_layout(); fig.savefig(out / "confusion_matrix.png", dpi=110); plt.close(fig)
-    files.append("confusion_matrix.png")
-    x = emb - emb.mean(0)
-    xy = x @ np.linalg.svd(x, full_matrices=False)[2][:2].T
-    fig, ax = plt.subplots(figsize=(8, 6.5))
-    cmap = plt.get_cmap("tab20")
-    for c in np.unique(labels):
-        ax.scatter(*xy[labels == c].T, s=5, color=cmap(int(c) % 20), label=classes[int(c)])
-    ax.set(title="teacher embeddings of the test subjects (PCA)", xlabel="PC 1", ylabel="PC 2")
-    ax.legend(markerscale=3, fontsize=7, loc="best"); fig.tight_layout(); fig.savefig(out / "embeddings.png", dpi=110); plt.close(fig)
-    files.append("embeddings.png")
-    return files
-
-
+__all__ = ['timed', 'evaluate_teacher', 'head_accuracy', 'train_student', 'export_student', 'measure_student', 'write_plots',
+           'demo_report', 'report_markdown', 'run_demo', 'quantize_checkpoint']
 
 # %% ../nbs/17_jobs.ipynb #67a25061
-def run_demo(out: str | os.PathLike = "runs/demo", config: DemoConfig | None = None, progress: bool = False) -> dict:
-    "The main job on HAPT: teacher → evaluation → acc-only student (alone and distilled) → INT8 ONNX with an accuracy gate."
-    cfg = config or DemoConfig()
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    seconds, t_all = {}, time.time()
-    def stage(name, t0): seconds[name] = round(time.time() - t0, 2)
+@contextmanager
+def timed(seconds: dict, name: str):
+    "Record the seconds the `with` block takes as `seconds[name]` (rounded to 0.01 s)."
+    start = time.perf_counter()
+    yield
+    seconds[name] = round(time.perf_counter() - start, 2)
 
-    t0 = time.time()
-    data = {s: load_hapt(s) for s in ("train", "val", "test")}
-    classes = list(data["train"].classes)
-    stage("data", t0)
-
-    t0 = time.time()
-    teacher_trainer = fit_hapt_teacher(data, out / "teacher", cfg, progress)
-    teacher_history = teacher_trainer.history
-    teacher = teacher_trainer.load_best().eval()
-    stage("teacher", t0)
-
-    t0 = time.time()
+# %% ../nbs/17_jobs.ipynb #c51364ba
+def evaluate_teacher(teacher: torch.nn.Module, data: dict, classes: list) -> dict:
+    "The teacher's head metrics and k-NN metrics (k=5, training embeddings as reference) on `data['test']`, and its test embeddings."
     te, tr = predict(teacher, data["test"]), predict(teacher, data["train"], outputs="embedding")
-    head = classification_metrics(te["labels"], te["logits"].argmax(1), num_classes=12, class_names=classes)
-    knn = knn_evaluate(tr["embedding"], tr["labels"], te["embedding"], te["labels"], k=5, num_classes=12)
-    stage("teacher_eval", t0)
+    head = classification_metrics(te["labels"], te["logits"].argmax(1), num_classes=len(classes), class_names=classes)
+    knn = knn_evaluate(tr["embedding"], tr["labels"], te["embedding"], te["labels"], k=5, num_classes=len(classes))
+    return {"head": head, "knn": knn, "embeddings": te["embedding"], "labels": te["labels"]}
 
-    def test_accuracy(model) -> float:
-        p = predict(model, data["test"], outputs="logits")
-        return classification_metrics(p["labels"], p["logits"].argmax(1), num_classes=12)["accuracy"]
+# %% ../nbs/17_jobs.ipynb #c8f4f659
+def head_accuracy(model: torch.nn.Module, dataset) -> float:
+    "Accuracy of `model`'s classifier head on `dataset`."
+    p = predict(model, dataset, outputs="logits")
+    return classification_metrics(p["labels"], p["logits"].argmax(1), num_classes=p["logits"].shape[1])["accuracy"]
 
-    def train_student(teacher, folder):
-        "The microcontroller student trained alone (teacher None) or distilled from `teacher`: history, best model, test accuracy."
-        t0 = time.time()
-        run = fit_hapt_student(data, out / folder, cfg, teacher=teacher, progress=progress)
-        best = run.load_best().eval()
-        stage(folder, t0)
-        return run.history, best, test_accuracy(best)
+def train_student(data: dict, out_dir, cfg: DemoConfig, teacher: torch.nn.Module | None = None, progress: bool = False) -> dict:
+    "The microcontroller student trained alone (`teacher=None`) or distilled: its `history`, best `model` and test `accuracy`."
+    run = fit_hapt_student(data, out_dir, cfg, teacher=teacher, progress=progress)
+    model = run.load_best().eval()
+    return {"history": run.history, "model": model, "accuracy": head_accuracy(model, data["test"])}
 
-    scratch_history, scratch, scratch_acc = train_student(None, "student_scratch")
-    kd_history, student, kd_acc = train_student(teacher, "student_kd")
-
-    t0 = time.time()
-    example = collate_multimodal([data["train"][i] for i in range(8)])
-    meta = {"stats": {"acc": data["train"].stats["acc"]}, "classes": classes, "task": "HAPT activity, acc only"}
+# %% ../nbs/17_jobs.ipynb #27003e79
+def export_student(student: torch.nn.Module, data: dict, out: Path, cfg: DemoConfig) -> tuple:
+    "The student as `out/student_fp32.onnx` (acc only, statistics and classes in its metadata) and INT8 `out/student_int8.onnx`."
+    train = data["train"]
+    example = collate_multimodal([train[i] for i in range(8)])
+    meta = {"stats": {"acc": train.stats["acc"]}, "classes": list(train.classes), "task": "HAPT activity, acc only"}
     fp32 = export_onnx(student, example, out / "student_fp32.onnx", modalities=["acc"], metadata=meta)
-    int8 = quantize_onnx(fp32["path"], data["train"], out / "student_int8.onnx", num_samples=cfg.calibration_samples, seed=cfg.seed)
-    stage("export_quantize", t0)
-    t0 = time.time()
-    gate = verify_quantization(fp32["path"], int8["path"], data["test"], metric="accuracy", threshold=cfg.threshold)
-    stage("verify", t0)
-    t0 = time.time()
+    int8 = quantize_onnx(fp32["path"], train, out / "student_int8.onnx", num_samples=cfg.calibration_samples, seed=cfg.seed)
+    return fp32, int8
+
+# %% ../nbs/17_jobs.ipynb #ca648a13
+def measure_student(fp32: dict, int8: dict, out: Path) -> dict:
+    "Latency and throughput of the FP32 and INT8 files (1 thread), the INT8 model's footprint, and `out/student_int8.h`."
     bench32, bench8 = benchmark_onnx(fp32["path"], threads=1), benchmark_onnx(int8["path"], threads=1)
     mcu = mcu_summary(int8["path"])
     export_c_header(int8["path"], out / "student_int8.h", var_name="hapt_student_int8")
-    stage("benchmark", t0)
+    return {"fp32": bench32, "int8": bench8, "mcu": mcu}
 
-    t0 = time.time()
-    plots = _plots(out, {"teacher": teacher_history, "student alone": scratch_history, "student distilled": kd_history},
-                   head["confusion_matrix"], classes, te["embeddings"], te["labels"])
-    stage("plots", t0)
-    seconds["total"] = round(time.time() - t_all, 2)
+# %% ../nbs/17_jobs.ipynb #d036644a
+def write_plots(out: Path, histories: dict, teacher_eval: dict, classes: list) -> list:
+    "`curves.png`, `confusion_matrix.png` and `embeddings.png` in `out`, drawn with `mmdistill.explore`; their names."
+    figures = {
+        "curves.png": plot_history(histories, keys=["train_loss", "val_accuracy"]),
+        "confusion_matrix.png": plot_confusion_matrix(teacher_eval["head"], normalize=True,
+                                                      title="teacher, test subjects (rows: true class, as fractions)"),
+        "embeddings.png": render_embedding_map(pca_2d(teacher_eval["embeddings"]), teacher_eval["labels"], names=classes,
+                                               color_by="class", title="teacher embeddings of the test subjects (PCA)")}
+    for name, fig in figures.items(): fig.savefig(out / name, dpi=110)
+    return list(figures)
 
-    report = {
+# %% ../nbs/17_jobs.ipynb #790e2fee
+def demo_report(cfg: DemoConfig, teacher: dict, students: dict, shipped: dict, seconds: dict, plots: list, classes: list) -> dict:
+    "The main job's report: settings, versions, each model's test figures, the INT8 gate's verdict, stage times and plot names."
+    t, gate, m = teacher, shipped["gate"], shipped["measured"]
+    student = lambda s: {"accuracy": s["accuracy"], "params": count_parameters(s["model"])["total"],
+                         "val_accuracy": max(h["val_accuracy"] for h in s["history"])}
+    return {
         "seed": cfg.seed, "config": asdict(cfg), "versions": library_versions(),
-        "teacher": {"accuracy": head["accuracy"], "knn_accuracy": knn["accuracy"], "f1_macro": head["f1_macro"],
-                    "val_accuracy": max(h["val_accuracy"] for h in teacher_history),
-                    "params": count_parameters(teacher)["total"], "per_class": head["per_class"],
-                    "confusion_matrix": head["confusion_matrix"]},
-        "student_scratch": {"accuracy": scratch_acc, "params": count_parameters(scratch)["total"],
-                            "val_accuracy": max(h["val_accuracy"] for h in scratch_history)},
-        "student_kd": {"accuracy": kd_acc, "params": count_parameters(student)["total"],
-                       "val_accuracy": max(h["val_accuracy"] for h in kd_history)},
-        "fp32": {"accuracy": gate["fp32"], "size_bytes": fp32["size_bytes"], "latency_ms_p50": bench32["latency_p50_ms"],
-                 "throughput_per_s": bench32["throughput_samples_per_s"]},
-        "int8": {"accuracy": gate["int8"], "size_bytes": int8["int8_size_bytes"], "latency_ms_p50": bench8["latency_p50_ms"],
-                 "throughput_per_s": bench8["throughput_samples_per_s"], "macs": mcu["macs"],
-                 "peak_activation_bytes": mcu["peak_activation_bytes"], "weight_bytes": mcu["weight_bytes"]},
+        "teacher": {"accuracy": t["head"]["accuracy"], "knn_accuracy": t["knn"]["accuracy"], "f1_macro": t["head"]["f1_macro"],
+                    "val_accuracy": max(h["val_accuracy"] for h in t["history"]), "params": count_parameters(t["model"])["total"],
+                    "per_class": t["head"]["per_class"], "confusion_matrix": t["head"]["confusion_matrix"]},
+        "student_scratch": student(students["student_scratch"]), "student_kd": student(students["student_kd"]),
+        "fp32": {"accuracy": gate["fp32"], "size_bytes": shipped["fp32"]["size_bytes"], "latency_ms_p50": m["fp32"]["latency_p50_ms"],
+                 "throughput_per_s": m["fp32"]["throughput_samples_per_s"]},
+        "int8": {"accuracy": gate["int8"], "size_bytes": shipped["int8"]["int8_size_bytes"], "latency_ms_p50": m["int8"]["latency_p50_ms"],
+                 "throughput_per_s": m["int8"]["throughput_samples_per_s"], "macs": m["mcu"]["macs"],
+                 "peak_activation_bytes": m["mcu"]["peak_activation_bytes"], "weight_bytes": m["mcu"]["weight_bytes"]},
         "accepted": bool(gate["accepted"]), "threshold": cfg.threshold, "accuracy_change": gate["change"],
         "seconds": seconds, "plots": plots, "classes": classes,
     }
-    save_json(report, out / "report.json")
-    (out / "report.md").write_text(report_markdown(report))
-    return report
-
-
 
 # %% ../nbs/17_jobs.ipynb #7307a623
 def report_markdown(r: dict) -> str:
@@ -165,22 +124,58 @@ def report_markdown(r: dict) -> str:
               "Seconds per stage: " + ", ".join(f"{k} {v:.0f}" for k, v in r["seconds"].items()) + "."]
     return "\n".join(lines) + "\n"
 
+# %% ../nbs/17_jobs.ipynb #6d94c02d
+def run_demo(out: str | os.PathLike = "runs/demo", config: DemoConfig | None = None, progress: bool = False) -> dict:
+    "The main job on HAPT: teacher → evaluation → acc-only student (alone and distilled) → INT8 ONNX with an accuracy gate."
+    cfg = config or DemoConfig()
+    out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    seconds, start = {}, time.perf_counter()
+    with timed(seconds, "data"): data = {s: load_hapt(s) for s in ("train", "val", "test")}
+    classes = list(data["train"].classes)
+    with timed(seconds, "teacher"):
+        run = fit_hapt_teacher(data, out / "teacher", cfg, progress)
+        teacher = {"model": run.load_best().eval(), "history": run.history}
+    with timed(seconds, "teacher_eval"): teacher.update(evaluate_teacher(teacher["model"], data, classes))
+    students = {}
+    for name, t in (("student_scratch", None), ("student_kd", teacher["model"])):
+        with timed(seconds, name): students[name] = train_student(data, out / name, cfg, teacher=t, progress=progress)
+    shipped = {}
+    with timed(seconds, "export_quantize"): shipped["fp32"], shipped["int8"] = export_student(students["student_kd"]["model"], data, out, cfg)
+    with timed(seconds, "verify"):
+        shipped["gate"] = verify_quantization(shipped["fp32"]["path"], shipped["int8"]["path"], data["test"], metric="accuracy",
+                                              threshold=cfg.threshold)
+    with timed(seconds, "benchmark"): shipped["measured"] = measure_student(shipped["fp32"], shipped["int8"], out)
+    histories = {"teacher": teacher["history"], "student alone": students["student_scratch"]["history"],
+                 "student distilled": students["student_kd"]["history"]}
+    with timed(seconds, "plots"): plots = write_plots(out, histories, teacher, classes)
+    seconds["total"] = round(time.perf_counter() - start, 2)
+    report = demo_report(cfg, teacher, students, shipped, seconds, plots, classes)
+    save_json(report, out / "report.json")
+    (out / "report.md").write_text(report_markdown(report))
+    return report
+
 # %% ../nbs/17_jobs.ipynb #d30e42fa
+def _checked_model(checkpoint: Path) -> torch.nn.Module:
+    "The model a checkpoint rebuilds, in eval mode, or an error that says what is missing."
+    if not checkpoint.exists():
+        raise FileNotFoundError(f"no checkpoint at {checkpoint}: train and save a model first (e.g. `mmdistill demo` writes "
+                                "runs/demo/student_kd/best.safetensors)")
+    model, _ = load_checkpoint(checkpoint)
+    if not isinstance(model, torch.nn.Module):
+        raise ValueError(f"{checkpoint} holds weights only (no registered model class); save it with save_checkpoint from a "
+                         "model decorated with @register_model")
+    return model.eval()
+
 def quantize_checkpoint(checkpoint, out=None, metric: str = "accuracy", threshold: float | None = None, target: str = "label",
                         output: str | None = None, calibration_samples: int = 300, method: str = "minmax", seed: int = 0) -> dict:
     "Export a checkpointed model to ONNX, INT8-quantize it on HAPT calibration windows (a `seed`ed draw) and verify it on the test subjects."
     checkpoint = Path(checkpoint)
-    if not checkpoint.exists():
-        raise FileNotFoundError(f"no checkpoint at {checkpoint}: train and save a model first (e.g. `mmdistill demo` writes "
-                                "runs/demo/student_kd/best.safetensors)")
-    model, meta = load_checkpoint(checkpoint)
-    if not isinstance(model, torch.nn.Module):
-        raise ValueError(f"{checkpoint} holds weights only (no registered model class); save it with save_checkpoint from a "
-                         "model decorated with @register_model")
-    model.eval()
+    model = _checked_model(checkpoint)
     out = Path(out) if out is not None else checkpoint.parent
     out.mkdir(parents=True, exist_ok=True)
     train, test = load_hapt("train"), load_hapt("test")
+    targets = hapt_targets(test)
+    if target not in targets: raise ValueError(f"unknown target {target!r}: HAPT targets are {sorted(targets)}")
     modalities = list(getattr(model, "modalities", None) or ["acc"])
     output = output or ("logits" if metric == "accuracy" else target)
     example = collate_multimodal([train[i] for i in range(8)])
@@ -189,8 +184,6 @@ def quantize_checkpoint(checkpoint, out=None, metric: str = "accuracy", threshol
                        outputs=(output,), metadata={"stats": {m: train.stats[m] for m in modalities}, "source": str(checkpoint)})
     int8 = quantize_onnx(fp32["path"], train, out / f"{stem}_int8.onnx", method=method, num_samples=calibration_samples,
                          seed=seed)
-    targets = hapt_targets(test)
-    if target not in targets: raise ValueError(f"unknown target {target!r}: HAPT targets are {sorted(targets)}")
     data = {**{m: test.signals[m] for m in modalities}, target: targets[target]}
     units = "rad/s" if target == "gyro_rms" else None
     return verify_quantization(fp32["path"], int8["path"], data, metric=metric, threshold=threshold, target=target,

@@ -5,7 +5,6 @@
 # %% ../nbs/12_recipes.ipynb #358f00d6
 from __future__ import annotations
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -47,7 +46,7 @@ class DemoConfig:
         if self.quick: self.teacher_epochs, self.student_epochs = min(self.teacher_epochs, 2), min(self.student_epochs, 2)
         self.student_channels = tuple(self.student_channels)
 
-
+# %% ../nbs/12_recipes.ipynb #7a1fc8b7
 def hapt_teacher(dim: int = 64, patch_size: int = 8, depth: int = 2, num_heads: int = 4, dropout: float = 0.2,
                  fusion_tokens: int = 4, fusion_heads: int = 8, num_classes: int = 12, spectral: bool = True,
                  companding: float = 255.0, summary: bool = True):
