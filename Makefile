@@ -4,7 +4,7 @@ PY := .venv/bin/python
 STAMP := .venv/.mmdistill-installed
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: install demo bench test test-slow test-browser screenshots chromium export clean-nbs
+.PHONY: install demo bench test test-slow test-browser screenshots chromium export clean-nbs outputs
 
 install: $(STAMP)
 
@@ -58,3 +58,7 @@ chromium:
 # Developer helpers: regenerate the package from the notebooks and clean the notebooks.
 export: install
 	.venv/bin/nbdev_export && .venv/bin/nbdev_clean
+
+# Run the notebooks and save their outputs in place (what a reader sees on GitHub and in the docs); then commit them.
+outputs: install
+	$(PY) tools/save_outputs.py $(NOTEBOOKS)
