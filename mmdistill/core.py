@@ -253,6 +253,7 @@ def _encode(obj, tensors: dict | None, path: str):
     raise TypeError(f"{path}: cannot store a {type(obj).__name__} ({obj!r:.80}) in a checkpoint; "
                     "use plain values (numbers, strings, lists, dicts, tensors, arrays)")
 
+# %% ../nbs/00_core.ipynb #41e58318
 def _decode(obj, tensors: dict | None = None):
     "Inverse of `_encode`."
     if isinstance(obj, list): return [_decode(v, tensors) for v in obj]
@@ -269,6 +270,7 @@ def _decode(obj, tensors: dict | None = None):
         if tag == "__dict__": return {_decode(k, tensors): _decode(v, tensors) for k, v in val}
     return {k: _decode(v, tensors) for k, v in obj.items()}
 
+# %% ../nbs/00_core.ipynb #60aa8cff
 def model_config(model: nn.Module) -> dict:
     "JSON-able `{'class': name, 'config': args}` from which `build_model` rebuilds `model`."
     name = getattr(type(model), "_mmdistill_name", None)
@@ -389,6 +391,7 @@ def _is_safetensors(path: Path) -> bool:
     n = int.from_bytes(head[:8], "little")
     return 0 < n < 100_000_000 and head[8:9] == b"{" and 8 + n <= path.stat().st_size
 
+# %% ../nbs/00_core.ipynb #1b6b4755
 def _unpickler_reason(err: Exception) -> str:
     "The informative part of torch's weights-only error."
     text = str(err)
@@ -408,6 +411,7 @@ def _refuse(path: Path, err: Exception):
         f"`mmdistill.core.save_checkpoint('model.safetensors', state_dict)` (or `torch.save(state_dict, path)`). "
         f"torch said: {reason}") from None
 
+# %% ../nbs/00_core.ipynb #4204b9af
 _STATE_KEYS = ("state_dict", "model_state_dict", "model")
 
 def _load_legacy(path: Path, map_location) -> tuple[dict, dict]:
@@ -426,7 +430,18 @@ def _load_legacy(path: Path, map_location) -> tuple[dict, dict]:
     raise CheckpointError(f"{path} holds a {type(obj).__name__} with no state dict in it (looked for a dict of tensors, "
                           f"or one under {list(_STATE_KEYS)}); save the model's state_dict() instead")
 
-# %% ../nbs/00_core.ipynb #0dac5ab1
+# %% ../nbs/00_core.ipynb #e4c11445
+def _load_into(model: nn.Module, state: dict, strict: bool, path: Path) -> nn.Module:
+    "Load `state` into `model`; a mismatch is a CheckpointError that says how to load anyway."
+    try: result = model.load_state_dict(state, strict=strict)
+    except RuntimeError as e:
+        raise CheckpointError(f"{path} does not fit {type(model).__name__}: {e}. Pass strict=False to load the keys that "
+                              "match, or build the model with the checkpoint's config (load_checkpoint(path) with no model)") from None
+    if not strict and (result.missing_keys or result.unexpected_keys):
+        _logger.warning("loaded %s non-strictly: missing %s, unexpected %s", path, result.missing_keys, result.unexpected_keys)
+    return model
+
+# %% ../nbs/00_core.ipynb #8815a901
 def load_checkpoint(path: str | os.PathLike, model: nn.Module | None = None, optimizer=None, scheduler=None,
                     strict: bool = True, map_location: str | torch.device = "cpu", build: bool = True):
     "Read a checkpoint without unpickling code: `(model or state dict, metadata)`; optionally restore optimizer / scheduler."
@@ -463,12 +478,3 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module | None = None, opt
         model = build_model({"class": header["model_class"], "module": header.get("model_module"), "config": header["model_config"]})
     if model is None: return state, meta
     return _load_into(model, state, strict, path), meta
-
-def _load_into(model: nn.Module, state: dict, strict: bool, path: Path) -> nn.Module:
-    try: result = model.load_state_dict(state, strict=strict)
-    except RuntimeError as e:
-        raise CheckpointError(f"{path} does not fit {type(model).__name__}: {e}. Pass strict=False to load the keys that "
-                              "match, or build the model with the checkpoint's config (load_checkpoint(path) with no model)") from None
-    if not strict and (result.missing_keys or result.unexpected_keys):
-        _logger.warning("loaded %s non-strictly: missing %s, unexpected %s", path, result.missing_keys, result.unexpected_keys)
-    return model

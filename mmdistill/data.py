@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
+from fastcore.basics import patch
 from PIL import Image
 from scipy.io import wavfile
 from torch.utils.data import DataLoader, Dataset, Subset
@@ -61,7 +62,7 @@ def _is_number(v: Any) -> bool:
     if isinstance(v, (np.ndarray, torch.Tensor)): return v.ndim == 0
     return isinstance(v, (bool, int, float, np.generic)) and not isinstance(v, (np.str_, np.bytes_))
 
-
+# %% ../nbs/01_data.ipynb #1dc63f69
 def _collate_labels(samples: Sequence[Mapping]) -> torch.Tensor | None:
     have = [i for i, s in enumerate(samples) if s.get("label") is not None]
     if not have: return None
@@ -79,6 +80,19 @@ def _collate_labels(samples: Sequence[Mapping]) -> torch.Tensor | None:
     return torch.tensor(labels, dtype=torch.long)
 
 
+def _collate_field(name: str, samples: Sequence[Mapping]) -> torch.Tensor | list:
+    "Field `name` of every sample: a `(B,)` tensor when every value is a number, else the list of values."
+    missing = [i for i, s in enumerate(samples) if name not in s]
+    if missing:
+        first = next(i for i, s in enumerate(samples) if name in s)
+        raise ValueError(f"Sample {missing[0]} has no field {name!r} but sample {first} has one; give every sample "
+                         f"the same fields.")
+    values = [s[name] for s in samples]
+    if all(_is_number(v) for v in values):
+        return torch.tensor([v.item() if hasattr(v, "item") else v for v in values])
+    return values
+
+# %% ../nbs/01_data.ipynb #36fd741a
 def _collate_modality(name: str, samples: Sequence[Mapping], shape: tuple | None) -> tuple[torch.Tensor, torch.Tensor]:
     present = []
     for i, s in enumerate(samples):
@@ -112,7 +126,7 @@ def _collate_modality(name: str, samples: Sequence[Mapping], shape: tuple | None
                            for i in range(len(samples))])
     return stacked, torch.tensor([i in values for i in range(len(samples))])
 
-
+# %% ../nbs/01_data.ipynb #7f141737
 def collate_multimodal(samples: Iterable[Mapping[str, Any]],
                        modalities: Iterable[str] | None = None,
                        shapes: Mapping[str, Sequence[int]] | None = None) -> dict[str, Any]:
@@ -139,17 +153,7 @@ def collate_multimodal(samples: Iterable[Mapping[str, Any]],
     if labels is not None: batch["label"] = labels
     batch["mask"] = torch.stack(mask, dim=1) if mask else torch.zeros(len(samples), 0, dtype=torch.bool)
     for k in keys:
-        if k in names or k == "label": continue
-        missing = [i for i, s in enumerate(samples) if k not in s]
-        if missing:
-            first = next(i for i, s in enumerate(samples) if k in s)
-            raise ValueError(f"Sample {missing[0]} has no field {k!r} but sample {first} has one; give every sample "
-                             f"the same fields.")
-        values = [s[k] for s in samples]
-        if all(_is_number(v) for v in values):
-            batch[k] = torch.tensor([v.item() if hasattr(v, "item") else v for v in values])
-        else:
-            batch[k] = values
+        if k not in names and k != "label": batch[k] = _collate_field(k, samples)
     return batch
 
 # %% ../nbs/01_data.ipynb #bb99cc92
@@ -196,26 +200,31 @@ class SyntheticMultimodal(Dataset):
 
     def __len__(self) -> int: return len(self.labels)
 
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        if not -len(self) <= i < len(self): raise IndexError(f"index {i} is out of range for {len(self)} samples")
-        i = i % len(self)
-        label = int(self.labels[i])
-        rng = np.random.default_rng((self.seed, i))
-        amplitude = rng.uniform(0.5, 1.5)
-        item = {}
-        for j, (name, shape) in enumerate(self.modalities.items()):
-            x = amplitude * self._prototypes[name][label] + self.noise * rng.standard_normal(shape, dtype=np.float32)
-            if self.present[i, j]: item[name] = torch.from_numpy(x.astype(np.float32))
-        item["label"] = label
-        return item
-
-    def collate_fn(self, samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-        "`collate_multimodal` with this dataset's shapes, so a batch that misses a modality entirely still has it."
-        return collate_multimodal(samples, shapes=self.modalities)
-
     def __repr__(self) -> str:
         return (f"SyntheticMultimodal({len(self)} samples, {len(self.classes)} classes, modalities={self.modalities}, "
                 f"noise={self.noise}, missing_prob={self.missing_prob}, seed={self.seed})")
+
+# %% ../nbs/01_data.ipynb #6856c931
+@patch
+def __getitem__(self: SyntheticMultimodal, i: int) -> dict[str, Any]:
+    "Sample `i`: its present modalities as float32 tensors and its `label`."
+    if not -len(self) <= i < len(self): raise IndexError(f"index {i} is out of range for {len(self)} samples")
+    i = i % len(self)
+    label = int(self.labels[i])
+    rng = np.random.default_rng((self.seed, i))
+    amplitude = rng.uniform(0.5, 1.5)
+    item = {}
+    for j, (name, shape) in enumerate(self.modalities.items()):
+        x = amplitude * self._prototypes[name][label] + self.noise * rng.standard_normal(shape, dtype=np.float32)
+        if self.present[i, j]: item[name] = torch.from_numpy(x.astype(np.float32))
+    item["label"] = label
+    return item
+
+# %% ../nbs/01_data.ipynb #1b8bd9b3
+@patch
+def collate_fn(self: SyntheticMultimodal, samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    "`collate_multimodal` with this dataset's shapes, so a batch that misses a modality entirely still has it."
+    return collate_multimodal(samples, shapes=self.modalities)
 
 # %% ../nbs/01_data.ipynb #91b9a41a
 def load_sensor_csv(path: str | os.PathLike) -> torch.Tensor:
@@ -380,6 +389,7 @@ _logger = logging.getLogger(__name__)
 
 
 def _parse_modality(name: str, spec: Any) -> tuple[str | Callable, str | None]:
+    "The loader kind (or function) and file pattern of modality `name` from its entry in `modalities`."
     if callable(spec): return spec, None
     if isinstance(spec, (str, os.PathLike)): return infer_kind(str(spec)), str(spec)
     if isinstance(spec, (tuple, list)) and len(spec) == 2 and isinstance(spec[1], (str, os.PathLike)):
@@ -388,12 +398,7 @@ def _parse_modality(name: str, spec: Any) -> tuple[str | Callable, str | None]:
     raise ValueError(f"Modality {name!r}: cannot use {spec!r}; give a file pattern such as 'audio.wav', a pair "
                      f"(kind, pattern) with kind one of {MODALITY_KINDS} or a function, or a function of the sample folder.")
 
-
-def _as_tensor(value: Any) -> torch.Tensor:
-    t = torch.as_tensor(value)
-    return t.float() if t.dtype == torch.float64 else t
-
-
+# %% ../nbs/01_data.ipynb #64be8c04
 class ManifestDataset(Dataset):
     "Samples listed in a manifest CSV (category, sample folder, split), each loaded as a dict of modality tensors."
 
@@ -419,93 +424,118 @@ class ManifestDataset(Dataset):
         self.sample_rate, self.n_mels, self.n_fft, self.hop_length = sample_rate, n_mels, n_fft, hop_length
         rows = self._read_rows(category_col, path_col, split_col if split is not None else None)
         self.classes = sorted({r[category_col] for _, r in rows}) if classes is None else list(classes)
-        if split is not None:
-            wanted = [split] if isinstance(split, str) else list(split)
-            present = sorted({r[split_col] for _, r in rows})
-            unknown = [s for s in wanted if s not in present]
-            if unknown:
-                raise ValueError(f"{csv_path}: split {unknown[0]!r} does not occur in column {split_col!r}; "
-                                 f"the splits present are {present}.")
-            rows = [(n, r) for n, r in rows if r[split_col] in wanted]
-        index = {c: i for i, c in enumerate(self.classes)}
-        self.samples, self._rows, self._files = [], [], []
-        for line, r in rows:
-            category, rel = r[category_col], r[path_col]
-            if category not in index:
-                raise ValueError(f"{csv_path}, row {line} ({rel}): category {category!r} is not in classes "
-                                 f"{self.classes}; add it to classes or fix the manifest.")
-            folder = (self.root / rel).resolve()
-            if not folder.is_dir():
-                raise FileNotFoundError(f"{csv_path}, row {line} ({rel}): sample folder {folder} does not exist; "
-                                        f"sample paths are relative to root={self.root}.")
-            self._files.append({k: self._resolve(k, folder, line, rel) for k in self._loaders})
-            self.samples.append((str(folder), index[category]))
-            self._rows.append(line)
-        self.labels = np.array([label for _, label in self.samples], dtype=np.int64)
+        if split is not None: rows = self._in_split(rows, split, split_col)
+        self._index_samples(rows, category_col, path_col)
         _logger.info("%s split=%r: %d samples, %d classes, modalities %s",
                      csv_path, split, len(self), len(self.classes), list(self.modalities))
 
-    def _read_rows(self, category_col: str, path_col: str, split_col: str | None) -> list[tuple[int, dict]]:
-        with open(self.manifest_csv, newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f)
-            columns = reader.fieldnames or []
-            for col, arg in [(category_col, "category_col"), (path_col, "path_col"), (split_col, "split_col")]:
-                if col is not None and col not in columns:
-                    raise ValueError(f"{self.manifest_csv}, row 1 (header): no column {col!r}; the columns present "
-                                     f"are {columns}. Pass {arg}= to name the column to use.")
-            rows = []
-            for r in reader:
-                for col in (category_col, path_col):
-                    if not (r.get(col) or "").strip():
-                        raise ValueError(f"{self.manifest_csv}, row {reader.line_num}: column {col!r} is empty; "
-                                         f"fill it in or remove the row.")
-                rows.append((reader.line_num, r))
-        if not rows: raise ValueError(f"{self.manifest_csv} has a header but no rows; list one sample per row.")
-        return rows
-
-    def _resolve(self, name: str, folder: Path, line: int, rel: str) -> Any:
-        kind, pattern = self._loaders[name]
-        if pattern is None: return folder
-        where = f"{self.manifest_csv}, row {line} ({rel}): modality {name!r}"
-        if any(c in pattern for c in "*?["):
-            matches = sorted(folder.glob(pattern), key=natural_key)
-            if not matches: raise FileNotFoundError(f"{where}: no file matches {pattern!r} in {folder}.")
-            return matches
-        path = folder / pattern
-        if kind == "video" and path.is_dir(): return path
-        if not path.is_file():
-            raise FileNotFoundError(f"{where}: {path} does not exist; fix the manifest or the modalities pattern.")
-        return [path] if kind == "images" else path
-
-    def _load(self, name: str, target: Any) -> torch.Tensor:
-        kind, _ = self._loaders[name]
-        if callable(kind): return _as_tensor(kind(target))
-        if kind == "sensor": return load_sensor_csv(target)
-        if kind == "npy": return _as_tensor(np.load(target, allow_pickle=False))
-        if kind == "image": return load_image(target, self.image_size)
-        if kind == "images": return load_images(target, self.image_size)
-        if kind == "video": return load_video(target, self.image_size, self.num_frames)
-        waveform, rate = load_wav(target, self.sample_rate)
-        return log_mel_spectrogram(waveform, rate, self.n_mels, self.n_fft, self.hop_length)
-
     def __len__(self) -> int: return len(self.samples)
-
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        folder, label = self.samples[i]
-        item = {}
-        for name, target in self._files[i].items():
-            try:
-                item[name] = self._load(name, target)
-            except Exception as e:
-                shown = f"{self._loaders[name][1]} in {folder}" if isinstance(target, list) else target
-                raise ValueError(f"{self.manifest_csv}, row {self._rows[i]}: cannot read {shown} for modality "
-                                 f"{name!r} ({type(e).__name__}: {e}); check or replace that file.") from e
-        item["label"], item["path"] = label, folder
-        return self.transform(item) if self.transform is not None else item
 
     def __repr__(self) -> str:
         return (f"ManifestDataset({len(self)} samples, split={self.split!r}, classes={self.classes}, "
                 f"modalities={list(self.modalities)})")
+
+# %% ../nbs/01_data.ipynb #0fa25852
+@patch
+def _read_rows(self: ManifestDataset, category_col: str, path_col: str, split_col: str | None) -> list[tuple[int, dict]]:
+    "The manifest's rows as `(line number, row dict)`, after checking the columns and that no row leaves one empty."
+    with open(self.manifest_csv, newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        columns = reader.fieldnames or []
+        for col, arg in [(category_col, "category_col"), (path_col, "path_col"), (split_col, "split_col")]:
+            if col is not None and col not in columns:
+                raise ValueError(f"{self.manifest_csv}, row 1 (header): no column {col!r}; the columns present "
+                                 f"are {columns}. Pass {arg}= to name the column to use.")
+        rows = []
+        for r in reader:
+            for col in (category_col, path_col):
+                if not (r.get(col) or "").strip():
+                    raise ValueError(f"{self.manifest_csv}, row {reader.line_num}: column {col!r} is empty; "
+                                     f"fill it in or remove the row.")
+            rows.append((reader.line_num, r))
+    if not rows: raise ValueError(f"{self.manifest_csv} has a header but no rows; list one sample per row.")
+    return rows
+
+@patch
+def _in_split(self: ManifestDataset, rows: list[tuple[int, dict]], split: str | Sequence[str], split_col: str) -> list[tuple[int, dict]]:
+    "The `rows` whose `split_col` is `split` (or one of several splits); a split that no row has is an error."
+    wanted = [split] if isinstance(split, str) else list(split)
+    present = sorted({r[split_col] for _, r in rows})
+    unknown = [s for s in wanted if s not in present]
+    if unknown:
+        raise ValueError(f"{self.manifest_csv}: split {unknown[0]!r} does not occur in column {split_col!r}; "
+                         f"the splits present are {present}.")
+    return [(n, r) for n, r in rows if r[split_col] in wanted]
+
+# %% ../nbs/01_data.ipynb #9f5858e4
+@patch
+def _index_samples(self: ManifestDataset, rows: list[tuple[int, dict]], category_col: str, path_col: str):
+    "Fill `samples`, `labels` and the modality files of every row, checking its category, folder and files."
+    index = {c: i for i, c in enumerate(self.classes)}
+    self.samples, self._rows, self._files = [], [], []
+    for line, r in rows:
+        category, rel = r[category_col], r[path_col]
+        if category not in index:
+            raise ValueError(f"{self.manifest_csv}, row {line} ({rel}): category {category!r} is not in classes "
+                             f"{self.classes}; add it to classes or fix the manifest.")
+        folder = (self.root / rel).resolve()
+        if not folder.is_dir():
+            raise FileNotFoundError(f"{self.manifest_csv}, row {line} ({rel}): sample folder {folder} does not exist; "
+                                    f"sample paths are relative to root={self.root}.")
+        self._files.append({k: self._resolve(k, folder, line, rel) for k in self._loaders})
+        self.samples.append((str(folder), index[category]))
+        self._rows.append(line)
+    self.labels = np.array([label for _, label in self.samples], dtype=np.int64)
+
+@patch
+def _resolve(self: ManifestDataset, name: str, folder: Path, line: int, rel: str) -> Any:
+    "What modality `name` of the sample in `folder` loads: the folder, a file, a folder of frames or a list of files."
+    kind, pattern = self._loaders[name]
+    if pattern is None: return folder
+    where = f"{self.manifest_csv}, row {line} ({rel}): modality {name!r}"
+    if any(c in pattern for c in "*?["):
+        matches = sorted(folder.glob(pattern), key=natural_key)
+        if not matches: raise FileNotFoundError(f"{where}: no file matches {pattern!r} in {folder}.")
+        return matches
+    path = folder / pattern
+    if kind == "video" and path.is_dir(): return path
+    if not path.is_file():
+        raise FileNotFoundError(f"{where}: {path} does not exist; fix the manifest or the modalities pattern.")
+    return [path] if kind == "images" else path
+
+# %% ../nbs/01_data.ipynb #52ca6729
+def _as_tensor(value: Any) -> torch.Tensor:
+    "`value` as a tensor, float64 narrowed to float32."
+    t = torch.as_tensor(value)
+    return t.float() if t.dtype == torch.float64 else t
+
+@patch
+def _load(self: ManifestDataset, name: str, target: Any) -> torch.Tensor:
+    "Modality `name` read from `target` (as `_resolve` gave it) with the loader of its kind."
+    kind, _ = self._loaders[name]
+    if callable(kind): return _as_tensor(kind(target))
+    if kind == "sensor": return load_sensor_csv(target)
+    if kind == "npy": return _as_tensor(np.load(target, allow_pickle=False))
+    if kind == "image": return load_image(target, self.image_size)
+    if kind == "images": return load_images(target, self.image_size)
+    if kind == "video": return load_video(target, self.image_size, self.num_frames)
+    waveform, rate = load_wav(target, self.sample_rate)
+    return log_mel_spectrogram(waveform, rate, self.n_mels, self.n_fft, self.hop_length)
+
+@patch
+def __getitem__(self: ManifestDataset, i: int) -> dict[str, Any]:
+    "Sample `i`: a tensor per modality, its `label` and its folder as `path`, through `transform` if there is one."
+    folder, label = self.samples[i]
+    item = {}
+    for name, target in self._files[i].items():
+        try:
+            item[name] = self._load(name, target)
+        except Exception as e:
+            shown = f"{self._loaders[name][1]} in {folder}" if isinstance(target, list) else target
+            raise ValueError(f"{self.manifest_csv}, row {self._rows[i]}: cannot read {shown} for modality "
+                             f"{name!r} ({type(e).__name__}: {e}); check or replace that file.") from e
+    item["label"], item["path"] = label, folder
+    return self.transform(item) if self.transform is not None else item
 
 # %% ../nbs/01_data.ipynb #2c15b291
 def _split_keys(split: Any, key: Callable | None) -> list:

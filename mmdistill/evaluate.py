@@ -115,7 +115,7 @@ def _to_numpy(v) -> np.ndarray:
         return (v.float() if v.dtype in (torch.float16, torch.bfloat16) else v).cpu().numpy()
     return np.asarray(v)
 
-
+# %% ../nbs/08_evaluate.ipynb #4bf4fe20
 def _run_batches(model: nn.Module | Callable, loader, device, fields_of: Callable) -> dict:
     "Run `model` in eval mode without gradients over `loader`; `fields_of(out, batch, i)` picks each batch's per-sample values; concatenated as numpy."
     device = torch.device(device) if device is not None else module_device(model, default=None)
@@ -142,7 +142,7 @@ def _with_batch_fields(fields: dict, batch: Mapping, size: int) -> dict:
     fields.update({k: v for k, v in _per_sample_fields(batch, size).items() if k not in fields})
     return fields
 
-
+# %% ../nbs/08_evaluate.ipynb #d86119e9
 def extract_embeddings(model: nn.Module | Callable, loader, device: str | torch.device | None = None,
                        key: str = "embedding", return_logits: bool = False) -> dict:
     "Embeddings of every batch of `loader` as numpy arrays, with `labels`, `logits` if asked, and fields like `subject`."
@@ -207,7 +207,7 @@ def _unit_rows(x: torch.Tensor) -> torch.Tensor:
     norm = x.norm(dim=1, keepdim=True)
     return x / torch.where(norm > 0, norm, torch.ones_like(norm))
 
-
+# %% ../nbs/08_evaluate.ipynb #9767c56c
 def _check_knn(train_emb, train_y, test_emb, k: int, metric: str, batch_size: int, device) -> tuple:
     "Checked tensors `(train, train_y, test)` on one device and in one dtype, for `knn_predict`."
     if metric not in KNN_METRICS: raise ValueError(f"unknown metric {metric!r}; use one of {KNN_METRICS}.")
@@ -228,7 +228,7 @@ def _check_knn(train_emb, train_y, test_emb, k: int, metric: str, batch_size: in
     if metric == "cosine": train, test = _unit_rows(train), _unit_rows(test)
     return train, torch.as_tensor(train_y, device=train.device), test
 
-
+# %% ../nbs/08_evaluate.ipynb #f622ea45
 def _k_smallest(d: torch.Tensor, k: int) -> torch.Tensor:
     "Columns of the `k` smallest values in each row of `d` (which has more than `k` columns); ties go to earlier columns."
     v = torch.topk(d, k + 1, dim=1, largest=False).values
@@ -242,7 +242,7 @@ def _k_smallest(d: torch.Tensor, k: int) -> torch.Tensor:
         keep[rows] = keep[rows] & ~(tied & (from_end <= extra))
     return keep.nonzero()[:, 1].view(len(d), k)
 
-
+# %% ../nbs/08_evaluate.ipynb #f906ded3
 def knn_predict(train_emb, train_y, test_emb, k: int = 5, metric: str = "cosine", num_classes: int | None = None,
                 batch_size: int = 1024, device: str | torch.device | None = None) -> np.ndarray:
     "Class of each test embedding by a uniform vote of its `k` nearest training embeddings; ties favour lower indices."
@@ -308,7 +308,27 @@ def _is_finite_number(value) -> bool:
     "Whether `value` is a finite real number (not a bool)."
     return isinstance(value, (int, float, np.number)) and not isinstance(value, bool) and math.isfinite(value)
 
+# %% ../nbs/08_evaluate.ipynb #2a212075
+def _fit_probe_head(train: torch.Tensor, target: torch.Tensor, num_classes: int, epochs: int, lr: float,
+                    weight_decay: float, seed: int) -> nn.Linear:
+    "A linear head fitted to `train` and `target` by full-batch L-BFGS from a small random start fixed by `seed`."
+    generator = torch.Generator().manual_seed(seed)
+    head = nn.utils.skip_init(nn.Linear, train.shape[1], num_classes, device=train.device, dtype=train.dtype)
+    with torch.no_grad():
+        head.weight.copy_(0.01 * torch.randn(head.weight.shape, generator=generator, dtype=train.dtype))
+        head.bias.zero_()
+    opt = torch.optim.LBFGS(head.parameters(), lr=lr, max_iter=int(epochs), history_size=20, line_search_fn="strong_wolfe")
 
+    def closure():
+        opt.zero_grad()
+        loss = F.cross_entropy(head(train), target) + 0.5 * weight_decay * head.weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return head
+
+# %% ../nbs/08_evaluate.ipynb #4d5d61f3
 def linear_probe(train_emb, train_y, test_emb, test_y, epochs: int = 100, lr: float = 1.0, weight_decay: float = 1e-4,
                  num_classes: int | None = None, class_names: Sequence[str] | None = None, seed: int = 0,
                  device: str | torch.device | None = None) -> dict:
@@ -333,20 +353,7 @@ def linear_probe(train_emb, train_y, test_emb, test_y, epochs: int = 100, lr: fl
     std = torch.where(std > 10 * torch.finfo(dtype).eps, std, torch.ones_like(std))
     train, test = (train - mean) / std, (test - mean) / std
     target = torch.as_tensor(train_y, device=train.device)
-    generator = torch.Generator().manual_seed(seed)
-    head = nn.utils.skip_init(nn.Linear, train.shape[1], C, device=train.device, dtype=dtype)
-    with torch.no_grad():
-        head.weight.copy_(0.01 * torch.randn(head.weight.shape, generator=generator, dtype=dtype))
-        head.bias.zero_()
-    opt = torch.optim.LBFGS(head.parameters(), lr=lr, max_iter=int(epochs), history_size=20, line_search_fn="strong_wolfe")
-
-    def closure():
-        opt.zero_grad()
-        loss = F.cross_entropy(head(train), target) + 0.5 * weight_decay * head.weight.pow(2).sum()
-        loss.backward()
-        return loss
-
-    opt.step(closure)
+    head = _fit_probe_head(train, target, C, epochs, lr, weight_decay, seed)
     with torch.no_grad():
         train_logits = head(train)
         loss = F.cross_entropy(train_logits, target) + 0.5 * weight_decay * head.weight.pow(2).sum()

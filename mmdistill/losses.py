@@ -8,6 +8,7 @@ import math, warnings
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
+from fastcore.basics import patch
 from torch import nn
 from torch.autograd.function import once_differentiable
 from .core import register_model
@@ -42,6 +43,17 @@ def _float32_at_least(x: torch.Tensor) -> torch.Tensor:
     return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
 
 # %% ../nbs/07_losses.ipynb #0c6a649b
+def _supcon_input_grad(grad, temperature: float, z, norm, codes, counts, g, pos_sums, u) -> torch.Tensor:
+    "The gradient of the SupCon loss with respect to the unnormalised features, from what `_SupConFunction` saved."
+    with torch.autocast(z.device.type, enabled=False):
+        u = u[:, None]
+        uz = u * z  # positive part from class sums: -(u_i (C[y_i] - z_i) + (U[y_i] - u_i z_i)), U the class sums of u z
+        dz = z.new_zeros(counts.numel(), z.shape[1]).index_add_(0, codes, uz)[codes].sub_(uz).addcmul_(u, pos_sums).neg_()
+        dz.addmm_(g, z).addmm_(g.T, z)  # softmax part: (G + Gᵀ) z without forming G + Gᵀ (a strided N×N add is slow)
+        dz.mul_(grad / temperature)
+        return dz.addcmul_(z, torch.linalg.vecdot(z, dz)[:, None], value=-1).div_(norm)  # through the normalisation
+
+# %% ../nbs/07_losses.ipynb #84cb0b66
 class _SupConFunction(torch.autograd.Function):
     "SupCon loss of features `x` (N, D), L2-normalised inside, in classes `codes` (N,) with `counts` views per class; closed-form backward."
 
@@ -78,15 +90,7 @@ class _SupConFunction(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad):
         if ctx.n_valid == 0: return torch.zeros_like(ctx.saved_tensors[0]), None, None, None, None
-        z, norm, codes, counts, g, pos_sums, u = ctx.saved_tensors
-        with torch.autocast(z.device.type, enabled=False):
-            u = u[:, None]
-            uz = u * z  # positive part from class sums: -(u_i (C[y_i] - z_i) + (U[y_i] - u_i z_i)), U the class sums of u z
-            dz = z.new_zeros(counts.numel(), z.shape[1]).index_add_(0, codes, uz)[codes].sub_(uz).addcmul_(u, pos_sums).neg_()
-            dz.addmm_(g, z).addmm_(g.T, z)  # softmax part: (G + Gᵀ) z without forming G + Gᵀ (a strided N×N add is slow)
-            dz.mul_(grad / ctx.temperature)
-            dx = dz.addcmul_(z, torch.linalg.vecdot(z, dz)[:, None], value=-1).div_(norm)  # through the normalisation
-        return dx, None, None, None, None
+        return _supcon_input_grad(grad, ctx.temperature, *ctx.saved_tensors), None, None, None, None
 
 # %% ../nbs/07_losses.ipynb #6a70e044
 class DegenerateBatchWarning(UserWarning):
@@ -118,6 +122,7 @@ def _all_gather_padded(x: torch.Tensor, sizes: list[int]) -> torch.Tensor:
     dist.all_gather(parts, buf)
     return torch.cat([p[:n] for p, n in zip(parts, sizes)])
 
+# %% ../nbs/07_losses.ipynb #ed7d6d66
 class _AllGather(torch.autograd.Function):
     "All-gather along dim 0 with gradients: backward sums the gradient over processes and keeps this process's slice."
 
@@ -134,6 +139,7 @@ class _AllGather(torch.autograd.Function):
         dist.all_reduce(grad, op=dist.ReduceOp.SUM)
         return grad[ctx.start : ctx.stop], None
 
+# %% ../nbs/07_losses.ipynb #e100873c
 def _gather_batch(owner: str, features: torch.Tensor, labels: torch.Tensor | None):
     "Features (B, V, D), with gradients, and labels of every process, concatenated in rank order."
     meta = torch.tensor([features.shape[0], features.shape[1], features.shape[2], labels is not None],
@@ -209,28 +215,30 @@ class SupConCELoss(nn.Module):
         "The batch counts of the last SupCon call (see `SupConLoss`)."
         return self.supcon.last_stats
 
-    def forward(self, embeddings: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        "Total loss; embeddings (B, D) or (B, V, D), logits (B, C) or (B, V, C), labels (B,)."
-        owner = type(self).__name__
-        if labels is None:
-            raise ValueError(f"{owner} needs labels for its cross-entropy; for unlabelled data use SupConLoss")
-        lead = tuple(embeddings.shape[:-1])
-        if not isinstance(logits, torch.Tensor) or tuple(logits.shape[:-1]) != lead or logits.ndim != embeddings.ndim:
-            got = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
-            raise ValueError(f"{owner}: logits must have shape ({', '.join(map(str, lead))}, classes) to match embeddings of shape "
-                             f"{tuple(embeddings.shape)}, got {got}")
-        n_classes = logits.shape[-1]
-        if self.class_weights is not None and self.class_weights.numel() != n_classes:
-            raise ValueError(f"{owner}: class_weights has {self.class_weights.numel()} entries but the logits have "
-                             f"{n_classes} classes (shape {tuple(logits.shape)}); pass one weight per class")
-        supcon = self.supcon(embeddings, labels)
-        labels = _check_labels(labels, logits.shape[0], logits.device, owner, f"logits {tuple(logits.shape)}")
-        if logits.ndim == 3: labels = labels.repeat_interleave(logits.shape[1])
-        ce = F.cross_entropy(_float32_at_least(logits.reshape(-1, n_classes)), labels, weight=self.class_weights,
-                             label_smoothing=self.label_smoothing)
-        total = supcon + self.ce_weight * ce
-        self.last_parts = dict(zip(("supcon", "ce"), torch.stack([supcon, ce]).tolist()))
-        return total
+# %% ../nbs/07_losses.ipynb #d65200e6
+@patch
+def forward(self: SupConCELoss, embeddings: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    "Total loss; embeddings (B, D) or (B, V, D), logits (B, C) or (B, V, C), labels (B,)."
+    owner = type(self).__name__
+    if labels is None:
+        raise ValueError(f"{owner} needs labels for its cross-entropy; for unlabelled data use SupConLoss")
+    lead = tuple(embeddings.shape[:-1])
+    if not isinstance(logits, torch.Tensor) or tuple(logits.shape[:-1]) != lead or logits.ndim != embeddings.ndim:
+        got = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+        raise ValueError(f"{owner}: logits must have shape ({', '.join(map(str, lead))}, classes) to match embeddings of shape "
+                         f"{tuple(embeddings.shape)}, got {got}")
+    n_classes = logits.shape[-1]
+    if self.class_weights is not None and self.class_weights.numel() != n_classes:
+        raise ValueError(f"{owner}: class_weights has {self.class_weights.numel()} entries but the logits have "
+                         f"{n_classes} classes (shape {tuple(logits.shape)}); pass one weight per class")
+    supcon = self.supcon(embeddings, labels)
+    labels = _check_labels(labels, logits.shape[0], logits.device, owner, f"logits {tuple(logits.shape)}")
+    if logits.ndim == 3: labels = labels.repeat_interleave(logits.shape[1])
+    ce = F.cross_entropy(_float32_at_least(logits.reshape(-1, n_classes)), labels, weight=self.class_weights,
+                         label_smoothing=self.label_smoothing)
+    total = supcon + self.ce_weight * ce
+    self.last_parts = dict(zip(("supcon", "ce"), torch.stack([supcon, ce]).tolist()))
+    return total
 
 # %% ../nbs/07_losses.ipynb #4916b08d
 class KDLoss(nn.Module):
@@ -272,6 +280,7 @@ def _pooled(features: torch.Tensor, dim: int, what: str, owner: str) -> torch.Te
         raise ValueError(f"{owner}: {what} must have shape (batch, {dim}) or (batch, tokens, {dim}), got {got}")
     return features.mean(1) if features.ndim == 3 else features
 
+# %% ../nbs/07_losses.ipynb #c8090b80
 @register_model
 class CrossModalTranslation(nn.Module):
     "One MLP per teacher translating student features into that teacher's feature space, each pulled to it with MSE."

@@ -7,6 +7,7 @@ from __future__ import annotations
 import warnings
 import numpy as np
 import torch
+from fastcore.basics import patch
 from torch.utils.data import Sampler
 
 from .core import check_labels
@@ -93,21 +94,26 @@ class ClassBalancedBatchSampler(Sampler[list[int]]):
         self.P, self.K, self.seed, self.num_replicas, self.rank = P, K, seed, R, rank
         self.class_choice, self.epoch = class_choice, 0
 
-    def set_epoch(self, epoch:int):
-        "Reshuffle for `epoch`; the same `seed` and `epoch` give the same batches."
-        self.epoch = epoch
+# %% ../nbs/03_samplers.ipynb #438b1552
+@patch
+def set_epoch(self: ClassBalancedBatchSampler, epoch:int):
+    "Reshuffle for `epoch`; the same `seed` and `epoch` give the same batches."
+    self.epoch = epoch
 
-    def __len__(self) -> int: return self.n_batches // self.num_replicas
+@patch
+def __len__(self: ClassBalancedBatchSampler) -> int: return self.n_batches // self.num_replicas
 
-    def __iter__(self):
-        R = self.num_replicas
-        yield from self._epoch_batches()[self.rank : len(self) * R : R].tolist()
+@patch
+def __iter__(self: ClassBalancedBatchSampler):
+    R = self.num_replicas
+    yield from self._epoch_batches()[self.rank : len(self) * R : R].tolist()
 
-    def _epoch_batches(self) -> np.ndarray:
-        "Every batch of this epoch for a single process, shape (n_batches, P*K)."
-        rng = np.random.default_rng([self.seed, self.epoch])
-        slots = _draw_classes(rng, self.n_batches, self.P, self.sizes, self.class_choice)
-        return _draw_groups(rng, slots.ravel(), self.members, self.K).reshape(self.n_batches, -1)
+@patch
+def _epoch_batches(self: ClassBalancedBatchSampler) -> np.ndarray:
+    "Every batch of this epoch for a single process, shape (n_batches, P*K)."
+    rng = np.random.default_rng([self.seed, self.epoch])
+    slots = _draw_classes(rng, self.n_batches, self.P, self.sizes, self.class_choice)
+    return _draw_groups(rng, slots.ravel(), self.members, self.K).reshape(self.n_batches, -1)
 
 # %% ../nbs/03_samplers.ipynb #f9dcec60
 class EpisodeSampler(Sampler[list[int]]):
@@ -136,21 +142,27 @@ class EpisodeSampler(Sampler[list[int]]):
         self.sizes = np.array([len(m) for m in self.members])
         self.n_way, self.k_shot, self.n_query, self.episodes, self.seed, self.epoch = n_way, k_shot, n_query, episodes, seed, 0
 
-    def set_epoch(self, epoch:int):
-        "Redraw the episodes for `epoch`; the same `seed` and `epoch` give the same episodes."
-        self.epoch = epoch
+# %% ../nbs/03_samplers.ipynb #59282df1
+@patch
+def set_epoch(self: EpisodeSampler, epoch:int):
+    "Redraw the episodes for `epoch`; the same `seed` and `epoch` give the same episodes."
+    self.epoch = epoch
 
-    def __len__(self) -> int: return self.episodes
+@patch
+def __len__(self: EpisodeSampler) -> int: return self.episodes
 
-    def __iter__(self): yield from self._draw()[1].tolist()
+@patch
+def __iter__(self: EpisodeSampler): yield from self._draw()[1].tolist()
 
-    def episode_classes(self) -> np.ndarray:
-        "Labels of the classes of every episode of this epoch, shape (episodes, n_way), in the order of their blocks."
-        return self.classes[self._draw()[0]]
+@patch
+def episode_classes(self: EpisodeSampler) -> np.ndarray:
+    "Labels of the classes of every episode of this epoch, shape (episodes, n_way), in the order of their blocks."
+    return self.classes[self._draw()[0]]
 
-    def _draw(self) -> tuple[np.ndarray, np.ndarray]:
-        "Class ids, shape (episodes, n_way), and indices, shape (episodes, n_way*(k_shot+n_query)), of this epoch."
-        rng = np.random.default_rng([self.seed, self.epoch])
-        chosen = _draw_classes(rng, self.episodes, self.n_way, self.sizes)
-        blocks = _draw_groups(rng, chosen.ravel(), self.members, self.k_shot + self.n_query)
-        return chosen, blocks.reshape(self.episodes, -1)
+@patch
+def _draw(self: EpisodeSampler) -> tuple[np.ndarray, np.ndarray]:
+    "Class ids, shape (episodes, n_way), and indices, shape (episodes, n_way*(k_shot+n_query)), of this epoch."
+    rng = np.random.default_rng([self.seed, self.epoch])
+    chosen = _draw_classes(rng, self.episodes, self.n_way, self.sizes)
+    blocks = _draw_groups(rng, chosen.ravel(), self.members, self.k_shot + self.n_query)
+    return chosen, blocks.reshape(self.episodes, -1)

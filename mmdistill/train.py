@@ -254,35 +254,39 @@ class Diagnostics(Callback):
         warnings.warn(msg, TrainingDiagnosticsWarning, stacklevel=2)
         _log.warning(msg)
 
-    def on_step_end(self, trainer, step):
-        self.steps += 1
-        stats = step.get("stats")
-        if stats:
-            self.no_pos += stats["positive_pairs"] == 0
-            self.no_neg += stats["negative_pairs"] == 0
-            if stats["positive_pairs"] == 0 or stats["negative_pairs"] == 0:
-                self._warn("degenerate", f"epoch {step['epoch']} step {step['step']}: a batch has {stats['positive_pairs']} positive "
-                           f"and {stats['negative_pairs']} negative pairs, so the contrastive loss cannot learn from it; "
-                           "check the batch sampler (use ClassBalancedBatchSampler with classes_per_batch >= 2)")
-        if step.get("skipped"): return
-        if step.get("loss") is not None: self.losses.append(step["loss"])
-        if step.get("grad_norm") is not None and step["grad_norm"] == 0:
-            self.zero_grad += 1
-            self._warn("zero_grad", f"epoch {step['epoch']} step {step['step']}: all gradients are zero; is the model frozen, "
-                       "or is the loss detached from it?")
+# %% ../nbs/09_train.ipynb #acbdfe22
+@patch
+def on_step_end(self: Diagnostics, trainer, step):
+    self.steps += 1
+    stats = step.get("stats")
+    if stats:
+        self.no_pos += stats["positive_pairs"] == 0
+        self.no_neg += stats["negative_pairs"] == 0
+        if stats["positive_pairs"] == 0 or stats["negative_pairs"] == 0:
+            self._warn("degenerate", f"epoch {step['epoch']} step {step['step']}: a batch has {stats['positive_pairs']} positive "
+                       f"and {stats['negative_pairs']} negative pairs, so the contrastive loss cannot learn from it; "
+                       "check the batch sampler (use ClassBalancedBatchSampler with classes_per_batch >= 2)")
+    if step.get("skipped"): return
+    if step.get("loss") is not None: self.losses.append(step["loss"])
+    if step.get("grad_norm") is not None and step["grad_norm"] == 0:
+        self.zero_grad += 1
+        self._warn("zero_grad", f"epoch {step['epoch']} step {step['step']}: all gradients are zero; is the model frozen, "
+                   "or is the loss detached from it?")
 
-    def on_epoch_end(self, trainer, epoch, metrics):
-        metrics.update(diag_batches_no_positive=self.no_pos, diag_batches_no_negative=self.no_neg,
-                       diag_zero_grad_steps=self.zero_grad)
-        if self.no_pos or self.no_neg:
-            self._warn("degenerate_summary", f"epoch {epoch}: {self.no_neg} of {self.steps} batches had no negative pair and "
-                       f"{self.no_pos} of {self.steps} had no positive pair")
-        if self.zero_grad: self._warn("zero_grad_summary", f"epoch {epoch}: {self.zero_grad} of {self.steps} steps had all-zero gradients")
-        if len(self.losses) >= self.min_steps:
-            spread = max(self.losses) - min(self.losses)
-            if spread <= self.flat_tol * (1 + abs(self.losses[0])):
-                self._warn("flat", f"epoch {epoch}: the loss has not moved over {len(self.losses)} steps (stayed at "
-                           f"{self.losses[0]:.6f}; a constant log(B-1) means no negatives or no positives in any batch)")
+# %% ../nbs/09_train.ipynb #b0c47613
+@patch
+def on_epoch_end(self: Diagnostics, trainer, epoch, metrics):
+    metrics.update(diag_batches_no_positive=self.no_pos, diag_batches_no_negative=self.no_neg,
+                   diag_zero_grad_steps=self.zero_grad)
+    if self.no_pos or self.no_neg:
+        self._warn("degenerate_summary", f"epoch {epoch}: {self.no_neg} of {self.steps} batches had no negative pair and "
+                   f"{self.no_pos} of {self.steps} had no positive pair")
+    if self.zero_grad: self._warn("zero_grad_summary", f"epoch {epoch}: {self.zero_grad} of {self.steps} steps had all-zero gradients")
+    if len(self.losses) >= self.min_steps:
+        spread = max(self.losses) - min(self.losses)
+        if spread <= self.flat_tol * (1 + abs(self.losses[0])):
+            self._warn("flat", f"epoch {epoch}: the loss has not moved over {len(self.losses)} steps (stayed at "
+                       f"{self.losses[0]:.6f}; a constant log(B-1) means no negatives or no positives in any batch)")
 
 # %% ../nbs/09_train.ipynb #ab5a6f1a
 def _check_decay(decay):
@@ -542,6 +546,7 @@ def out_dir(self: Trainer) -> Path | None:
     "The run folder (None: nothing is saved)."
     return self.checkpoints.out_dir
 
+# %% ../nbs/09_train.ipynb #f59bf268
 @patch
 def _setup(self: Trainer, model: nn.Module, train_data, val_data):
     "Loaders, optimizer, `accelerator.prepare`, steps per epoch and the learning-rate schedule."
