@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
+from fastcore.basics import patch
 
 from .core import CheckpointError, eval_mode, freeze, load_checkpoint, module_device, register_model
 from .data import collate_multimodal, to_device
@@ -48,7 +49,7 @@ def _detached(output):
     if isinstance(output, Mapping): return {k: _detached(v) for k, v in output.items()}
     return output
 
-# %% ../nbs/11_distill.ipynb #cf3fc881
+# %% ../nbs/11_distill.ipynb #7f1013b0
 class FeatureTap:
     "Record what the submodules of `model` at `paths` (e.g. 'fusion', 'encoders.acc') output, through forward hooks."
     def __init__(self, model: nn.Module, paths: str | Sequence[str], detach: bool = False):
@@ -82,23 +83,29 @@ class FeatureTap:
                             "one, nor a dict with 'features'); tap a module that outputs features")
         return out
 
-    def clear(self):
-        "Forget the recorded outputs (the hooks stay)."
-        self.outputs.clear()
+# %% ../nbs/11_distill.ipynb #44ea35b1
+@patch
+def clear(self: FeatureTap):
+    "Forget the recorded outputs (the hooks stay)."
+    self.outputs.clear()
 
-    def remove(self):
-        "Remove the hooks and forget the outputs; the model is as it was before the tap."
-        for h in self._handles: h.remove()
-        self._handles.clear()
-        self.outputs.clear()
+@patch
+def remove(self: FeatureTap):
+    "Remove the hooks and forget the outputs; the model is as it was before the tap."
+    for h in self._handles: h.remove()
+    self._handles.clear()
+    self.outputs.clear()
 
-    @property
-    def active(self) -> bool:
-        "Whether the hooks are still in place."
-        return bool(self._handles)
+@patch(as_prop=True)
+def active(self: FeatureTap) -> bool:
+    "Whether the hooks are still in place."
+    return bool(self._handles)
 
-    def __enter__(self): return self
-    def __exit__(self, *exc): self.remove()
+@patch
+def __enter__(self: FeatureTap): return self
+
+@patch
+def __exit__(self: FeatureTap, *exc): self.remove()
 
 # %% ../nbs/11_distill.ipynb #4908df62
 def freeze_teacher(model: nn.Module) -> nn.Module:
@@ -124,6 +131,7 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
     raise FileNotFoundError(f"the folder {path} holds several checkpoints {found} and no best.safetensors or "
                             f"latest.safetensors; pass the one to use, e.g. {path / found[0]}")
 
+# %% ../nbs/11_distill.ipynb #705c52bd
 _POSITION_NAME = re.compile(r"^pos(ition)?(al)?_?emb(ed|edding|eddings)?$")
 
 def _interpolate_positions(t: torch.Tensor, n: int) -> torch.Tensor:
@@ -298,6 +306,7 @@ def _run(model: nn.Module, batch: Mapping, path: str | None, who: str) -> tuple[
         out = as_model_output(run_model(model, batch), who)
         return out, tap.features(path) if tap is not None else None
 
+# %% ../nbs/11_distill.ipynb #2fe1527d
 def _feature_paths(teacher_feature_paths, names: list) -> dict:
     "`{teacher: path}` for the teachers that give a feature term."
     if teacher_feature_paths is None: return {}
@@ -335,6 +344,7 @@ def _no_student_features(student: nn.Module, path: str | None, t_dims: dict) -> 
             "outputs=('logits', 'features')), tap one of its modules with student_feature_path= (its modules include "
             f"{_module_listing(student)}), or distil the logits only with feat_weight=0")
 
+# %% ../nbs/11_distill.ipynb #50deca55
 def _check_teachers(teachers, student: nn.Module) -> dict:
     "`teachers` as a dict, checked: string names fit for loss terms, modules that share no parameter with the student."
     if not isinstance(teachers, Mapping) or not teachers:
@@ -350,7 +360,35 @@ def _check_teachers(teachers, student: nn.Module) -> dict:
                              "them too: give the student its own copy (copy.deepcopy) or a new model")
     return dict(teachers)
 
-# %% ../nbs/11_distill.ipynb #cf62561e
+# %% ../nbs/11_distill.ipynb #21c705a4
+def _pick_kd_teachers(kd_teachers, t_classes: dict, s_classes: int | None, names: list) -> list:
+    "The teachers whose logits the student learns: `kd_teachers` checked, or by default every teacher with a classifier."
+    if kd_teachers is None: kd_teachers = list(t_classes) if s_classes is not None else []
+    else:
+        kd_teachers = [kd_teachers] if isinstance(kd_teachers, str) else list(kd_teachers)
+        no_head = [n for n in kd_teachers if n not in t_classes]
+        if no_head: raise ValueError(f"kd_teachers {no_head} return no 'logits' (no classifier head), or are not among "
+                                     f"the teachers {names}; distil their features only")
+        if kd_teachers and s_classes is None:
+            raise ValueError("the student has no classifier head ('logits'), so it cannot learn the teachers' logits; "
+                             "build it with num_classes, or pass kd_teachers=[]")
+    wrong = {n: t_classes[n] for n in kd_teachers if t_classes[n] != s_classes}
+    if wrong:
+        raise ValueError(f"the student predicts {s_classes} classes but teachers {wrong} (name: classes) predict "
+                         "others; logit distillation needs the same classes: pass kd_teachers= the teachers that "
+                         "match, or build the student with their number of classes")
+    return kd_teachers
+
+def _trainer_kwargs(train_data, val_data, trainer_kwargs: dict) -> dict:
+    "`trainer_kwargs` with the distiller's defaults: random batches for data without labels, the training loss monitored without validation data."
+    base = train_data.dataset if isinstance(train_data, DataLoader) else train_data
+    if "batches" not in trainer_kwargs:   # an explicit Batching group says which sampler itself
+        trainer_kwargs.setdefault("sampler", "balanced" if getattr(base, "labels", None) is not None else "random")
+    if val_data is None and "monitor" not in trainer_kwargs and "monitoring" not in trainer_kwargs:
+        trainer_kwargs.update(monitor="train_loss", mode="min")
+    return trainer_kwargs
+
+# %% ../nbs/11_distill.ipynb #ccc29c8a
 class Distiller:
     "Train `student` from frozen `teachers` with the `Trainer`: logit distillation, CE with labels, cross-modal feature translation."
     def __init__(self, student: nn.Module, teachers: dict, train_data, val_data=None, *, kd_weight: float = 1.0,
@@ -369,20 +407,7 @@ class Distiller:
         s_classes = s_out["logits"].shape[-1] if s_out.get("logits") is not None else None
         t_dims, t_classes = _probe_teachers(self.teachers, paths, probe)
         if t_dims and s_feat is None: raise ValueError(_no_student_features(student, student_feature_path, t_dims))
-        if kd_teachers is None: kd_teachers = list(t_classes) if s_classes is not None else []
-        else:
-            kd_teachers = [kd_teachers] if isinstance(kd_teachers, str) else list(kd_teachers)
-            no_head = [n for n in kd_teachers if n not in t_classes]
-            if no_head: raise ValueError(f"kd_teachers {no_head} return no 'logits' (no classifier head), or are not among "
-                                         f"the teachers {names}; distil their features only")
-            if kd_teachers and s_classes is None:
-                raise ValueError("the student has no classifier head ('logits'), so it cannot learn the teachers' logits; "
-                                 "build it with num_classes, or pass kd_teachers=[]")
-        wrong = {n: t_classes[n] for n in kd_teachers if t_classes[n] != s_classes}
-        if wrong:
-            raise ValueError(f"the student predicts {s_classes} classes but teachers {wrong} (name: classes) predict "
-                             "others; logit distillation needs the same classes: pass kd_teachers= the teachers that "
-                             "match, or build the student with their number of classes")
+        kd_teachers = _pick_kd_teachers(kd_teachers, t_classes, s_classes, names)
         translation = (CrossModalTranslation(s_feat.shape[-1], t_dims, hidden=translation_hidden) if t_dims else None)
         if not kd_teachers and translation is None:
             raise ValueError("nothing to distil: no teacher gives logits the student can learn (kd_teachers) and no "
@@ -390,36 +415,35 @@ class Distiller:
         self.model = DistillationModel(student, translation, student_feature_path)
         self.objective = DistillationObjective(self.teachers, translation, paths, kd_teachers,
                                                KDLoss(temperature, alpha), kd_weight, feat_weight)
-        base = train_data.dataset if isinstance(train_data, DataLoader) else train_data
-        if "batches" not in trainer_kwargs:   # an explicit Batching group says which sampler itself
-            trainer_kwargs.setdefault("sampler", "balanced" if getattr(base, "labels", None) is not None else "random")
-        if val_data is None and "monitor" not in trainer_kwargs and "monitoring" not in trainer_kwargs:
-            trainer_kwargs.update(monitor="train_loss", mode="min")
-        self.trainer = Trainer(self.model, train_data, self.objective, val_data, **trainer_kwargs)
+        self.trainer = Trainer(self.model, train_data, self.objective, val_data, **_trainer_kwargs(train_data, val_data, trainer_kwargs))
         for t in self.teachers.values(): t.to(self.trainer.accelerator.device)
 
-    @property
-    def student(self) -> nn.Module:
-        "The trained student without translation heads (the EMA of its weights when the trainer keeps one)."
-        return self.trainer.eval_model.student
+# %% ../nbs/11_distill.ipynb #411af58e
+@patch(as_prop=True)
+def student(self: Distiller) -> nn.Module:
+    "The trained student without translation heads (the EMA of its weights when the trainer keeps one)."
+    return self.trainer.eval_model.student
 
-    @property
-    def history(self) -> list:
-        "The trainer's per-epoch metrics so far."
-        return self.trainer.history
+@patch(as_prop=True)
+def history(self: Distiller) -> list:
+    "The trainer's per-epoch metrics so far."
+    return self.trainer.history
 
-    def fit(self, resume: bool = False) -> list:
-        "Distil for the trainer's epochs and return the history (per epoch: `train_kd`, `train_ce`, `train_feat_<teacher>`, …)."
-        for t in self.teachers.values(): freeze_teacher(t)
-        return self.trainer.fit(resume=resume)
+@patch
+def fit(self: Distiller, resume: bool = False) -> list:
+    "Distil for the trainer's epochs and return the history (per epoch: `train_kd`, `train_ce`, `train_feat_<teacher>`, …)."
+    for t in self.teachers.values(): freeze_teacher(t)
+    return self.trainer.fit(resume=resume)
 
-    def evaluate(self, data=None) -> dict:
-        "The trainer's metrics of the student on `data` (default: the validation data)."
-        return self.trainer.evaluate(data)
+@patch
+def evaluate(self: Distiller, data=None) -> dict:
+    "The trainer's metrics of the student on `data` (default: the validation data)."
+    return self.trainer.evaluate(data)
 
-    def load_best(self) -> nn.Module:
-        "The student of `out_dir/best.safetensors` (its weights loaded into this distiller's model)."
-        return self.trainer.load_best().student
+@patch
+def load_best(self: Distiller) -> nn.Module:
+    "The student of `out_dir/best.safetensors` (its weights loaded into this distiller's model)."
+    return self.trainer.load_best().student
 
 # %% ../nbs/11_distill.ipynb #943b6fd2
 class Unlabelled(Dataset):

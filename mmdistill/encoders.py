@@ -13,11 +13,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fastcore.basics import patch
+
 from .core import check_positive_int, freeze, is_frozen, register_model, unfreeze
 
 # %% auto #0
 __all__ = ['POOLINGS', 'EncoderLike', 'FusionLike', 'HeadLike', 'BatchModel', 'TeacherLike', 'StudentLike', 'as_tokens',
-           'masked_pool', 'as_model_output', 'Encoder', 'mu_law', 'SensorEncoder', 'ConvEncoder', 'tiny_config',
+           'masked_pool', 'as_model_output', 'Encoder', 'SensorEncoder', 'mu_law', 'ConvEncoder', 'tiny_config',
            'PretrainedEncoder', 'ImageEncoder', 'AudioEncoder', 'VideoEncoder']
 
 # %% ../nbs/04_encoders.ipynb #c6a2fc92
@@ -77,6 +79,7 @@ def _check_pad_mask(pad: torch.Tensor, tokens: torch.Tensor, where: str) -> torc
                          f"need {tuple(tokens.shape[:2])}: one flag per token, True = padding")
     return pad.to(tokens.device)
 
+# %% ../nbs/04_encoders.ipynb #20468858
 def as_tokens(output, name: str = "the encoder") -> tuple[torch.Tensor, torch.Tensor | None]:
     "Any allowed encoder output as `(tokens (B, T, D), pad_mask (B, T) bool or None)`; features `(B, D)` become one token each."
     pad = None
@@ -177,27 +180,6 @@ def _check_positive(**values) -> None:
     for name, v in values.items(): check_positive_int(name, v)
 
 # %% ../nbs/04_encoders.ipynb #cb8ad1ba
-def mu_law(x: torch.Tensor, mu: float = 255.0) -> torch.Tensor:
-    "μ-law companding, `sign(x) log(1 + μ|x|) / log(1 + μ)`: small amplitudes spread out, large ones compressed."
-    return x.sign() * torch.log1p(mu * x.abs()) / math.log1p(mu)
-
-@functools.lru_cache(maxsize=32)
-def _window_spectrum(T: int, n_bands: int) -> tuple:
-    "A `(T, 2K)` real DFT matrix (cos | -sin) and a `(K, n_bands)` matrix summing its power into log-spaced bands (CPU)."
-    k = torch.arange(T // 2 + 1, dtype=torch.float64)
-    ang = 2 * math.pi * torch.arange(T, dtype=torch.float64)[:, None] * k / T
-    dft = torch.cat([ang.cos(), -ang.sin()], 1)
-    # octave-like bands from bin 1 (the lowest non-zero frequency) to Nyquist; one-sided power / T^2, doubled
-    # except at DC and Nyquist, sums to the variance, so each band is its share of it
-    edges = torch.logspace(0, math.log10(T // 2 + 1), n_bands + 1, dtype=torch.float64).round().long()
-    edges[-1] = T // 2 + 1
-    bands = torch.zeros(T // 2 + 1, n_bands, dtype=torch.float64)
-    for b in range(n_bands):
-        bands[edges[b] : edges[b + 1], b] = 1.0   # an empty band (short windows) stays empty
-    weight = torch.full((T // 2 + 1, 1), 2.0, dtype=torch.float64); weight[0] = 1.0
-    if T % 2 == 0: weight[-1] = 1.0
-    return dft.float(), (bands * weight / T**2).float()
-
 @register_model
 class SensorEncoder(Encoder):
     "Transformer over patches of a time series `(B, T, C)`, trained from scratch: tokens `(B, ceil(T / patch_size), dim)` (one more with `summary`)."
@@ -218,10 +200,7 @@ class SensorEncoder(Encoder):
         self.patch_embed = nn.Conv1d(in_channels * (2 if companding else 1), dim, kernel_size=patch_size, stride=patch_size)
         self.spectral = bool(spectral)
         if self.spectral:  # log power spectrum of a Hann-windowed frame of 2 patches around each patch, as a matrix product
-            n, k = 2 * patch_size, torch.arange(patch_size + 1, dtype=torch.float64)
-            ang = 2 * math.pi * torch.arange(n, dtype=torch.float64)[:, None] * k / n
-            win = torch.hann_window(n, periodic=False, dtype=torch.float64)[:, None]
-            self.register_buffer("dft", torch.cat([win * ang.cos(), -win * ang.sin()], 1).float(), persistent=False)
+            self.register_buffer("dft", _frame_dft(patch_size), persistent=False)
             self.spectral_embed = nn.Linear(in_channels * (patch_size + 2), dim)
         self.summary, self.summary_bands = bool(summary), int(summary_bands)
         if self.summary:  # one token of whole-window statistics per channel: mean, log std, log band energies
@@ -237,60 +216,100 @@ class SensorEncoder(Encoder):
         self.transformer = nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(dim)
 
-    def embed_patches(self, x: torch.Tensor) -> torch.Tensor:
-        "Patch embeddings `(B, n_patches, dim)` of `x` `(B, T, C)`, before positions; the end is zero-padded to whole patches."
-        x = _check_series(x, self.in_channels, type(self).__name__).to(self.patch_embed.weight.dtype)
-        if self.companding: x = torch.cat([x, mu_law(x - x.mean(1, keepdim=True), self.companding)], dim=-1)
-        tokens = self.patch_embed(F.pad(x.transpose(1, 2), (0, -x.shape[1] % self.patch_size))).transpose(1, 2)
-        return tokens + self.spectral_tokens(x[..., : self.in_channels]) if self.spectral else tokens
+# %% ../nbs/04_encoders.ipynb #4e961a97
+@patch
+def embed_patches(self: SensorEncoder, x: torch.Tensor) -> torch.Tensor:
+    "Patch embeddings `(B, n_patches, dim)` of `x` `(B, T, C)`, before positions; the end is zero-padded to whole patches."
+    x = _check_series(x, self.in_channels, type(self).__name__).to(self.patch_embed.weight.dtype)
+    if self.companding: x = torch.cat([x, mu_law(x - x.mean(1, keepdim=True), self.companding)], dim=-1)
+    tokens = self.patch_embed(F.pad(x.transpose(1, 2), (0, -x.shape[1] % self.patch_size))).transpose(1, 2)
+    return tokens + self.spectral_tokens(x[..., : self.in_channels]) if self.spectral else tokens
 
-    def spectral_tokens(self, x: torch.Tensor) -> torch.Tensor:
-        "Embedded log power spectra and means of the frames of `2 * patch_size` steps centred on each patch: `(B, n_patches, dim)`."
-        p, T = self.patch_size, x.shape[1]
-        n_tok = math.ceil(T / p)
-        z = F.pad(x.transpose(1, 2), (p // 2, n_tok * p - T + p - p // 2), mode="replicate")   # (B, C, (n_tok + 1) p)
-        frames = z.unfold(-1, 2 * p, p)                                                          # (B, C, n_tok, 2p)
-        mean = frames.mean(-1, keepdim=True)
-        re_im = (frames - mean) @ self.dft.to(frames.dtype)
-        power = re_im[..., : p + 1].square() + re_im[..., p + 1 :].square()
-        feats = torch.cat([torch.log(power + 1e-4), mean], -1)                                   # (B, C, n_tok, p + 2)
-        return self.spectral_embed(feats.transpose(1, 2).flatten(2))
+@patch
+def positions(self: SensorEncoder, n_patches: int) -> torch.Tensor:
+    "Positional embeddings `(1, n_patches, dim)`, linearly interpolated from the `seq_len` grid when needed."
+    pos = self.pos_embed
+    if n_patches == pos.shape[1]: return pos
+    return F.interpolate(pos.transpose(1, 2), size=n_patches, mode="linear", align_corners=False).transpose(1, 2)
 
-    def summary_features(self, x: torch.Tensor) -> torch.Tensor:
-        "Whole-window statistics `(B, C, 2 + summary_bands)` of `x` `(B, T, C)`: mean, log std, log energy in octave-spaced bands."
-        x = _check_series(x, self.in_channels, type(self).__name__)
-        if x.shape[1] == self.seq_len: dft, bands = self.summary_dft, self.summary_band_sum
-        else: dft, bands = (t.to(x.device) for t in _window_spectrum(x.shape[1], self.summary_bands))
-        xc = (x - x.mean(1, keepdim=True)).transpose(1, 2).to(dft.dtype)          # (B, C, T)
-        re_im = xc @ dft                                                            # (B, C, 2K)
-        K = bands.shape[0]
-        power = (re_im[..., :K].square() + re_im[..., K:].square()) @ bands         # (B, C, bands), a share of the variance
-        log_std = 0.5 * torch.log(xc.square().mean(-1, keepdim=True) + 1e-6)
-        return torch.cat([x.mean(1).unsqueeze(-1).to(dft.dtype), log_std, torch.log(power + 1e-6)], -1)
+@patch
+def forward(self: SensorEncoder, x: torch.Tensor) -> torch.Tensor:
+    "Tokens `(B, ceil(T / patch_size), dim)` of the time series `x` `(B, T, C)`, after the summary token when `summary`."
+    tokens = self.embed_patches(x)
+    tokens = tokens + self.positions(tokens.shape[1])
+    if self.summary: tokens = torch.cat([self.summary_token(x), tokens], 1)
+    tokens = self.dropout(tokens)
+    return self.norm(self.transformer(tokens))
 
-    def summary_token(self, x: torch.Tensor) -> torch.Tensor:
-        "The embedded `summary_features` of `x` `(B, T, C)` with their own position: `(B, 1, dim)`."
-        return self.summary_embed(self.summary_features(x).flatten(1).to(self.summary_embed.weight.dtype))[:, None] + self.summary_pos
+@patch
+def token_spans(self: SensorEncoder, length: int) -> torch.Tensor:
+    "`[start, end)` input steps of each token: the summary token (if any) sees all `length`; patches `patch_size` steps each, the last clipped."
+    starts = torch.arange(math.ceil(_check_length(length) / self.patch_size)) * self.patch_size
+    spans = torch.stack([starts, (starts + self.patch_size).clamp(max=length)], dim=1)
+    return torch.cat([torch.tensor([[0, length]]), spans]) if self.summary else spans
 
-    def positions(self, n_patches: int) -> torch.Tensor:
-        "Positional embeddings `(1, n_patches, dim)`, linearly interpolated from the `seq_len` grid when needed."
-        pos = self.pos_embed
-        if n_patches == pos.shape[1]: return pos
-        return F.interpolate(pos.transpose(1, 2), size=n_patches, mode="linear", align_corners=False).transpose(1, 2)
+# %% ../nbs/04_encoders.ipynb #94f15b11
+def mu_law(x: torch.Tensor, mu: float = 255.0) -> torch.Tensor:
+    "μ-law companding, `sign(x) log(1 + μ|x|) / log(1 + μ)`: small amplitudes spread out, large ones compressed."
+    return x.sign() * torch.log1p(mu * x.abs()) / math.log1p(mu)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        "Tokens `(B, ceil(T / patch_size), dim)` of the time series `x` `(B, T, C)`, after the summary token when `summary`."
-        tokens = self.embed_patches(x)
-        tokens = tokens + self.positions(tokens.shape[1])
-        if self.summary: tokens = torch.cat([self.summary_token(x), tokens], 1)
-        tokens = self.dropout(tokens)
-        return self.norm(self.transformer(tokens))
+# %% ../nbs/04_encoders.ipynb #cb1c83ef
+def _frame_dft(patch_size: int) -> torch.Tensor:
+    "A `(2 patch_size, 2 (patch_size + 1))` DFT matrix (cos | -sin) of a Hann-windowed frame of two patches (CPU)."
+    n, k = 2 * patch_size, torch.arange(patch_size + 1, dtype=torch.float64)
+    ang = 2 * math.pi * torch.arange(n, dtype=torch.float64)[:, None] * k / n
+    win = torch.hann_window(n, periodic=False, dtype=torch.float64)[:, None]
+    return torch.cat([win * ang.cos(), -win * ang.sin()], 1).float()
 
-    def token_spans(self, length: int) -> torch.Tensor:
-        "`[start, end)` input steps of each token: the summary token (if any) sees all `length`; patches `patch_size` steps each, the last clipped."
-        starts = torch.arange(math.ceil(_check_length(length) / self.patch_size)) * self.patch_size
-        spans = torch.stack([starts, (starts + self.patch_size).clamp(max=length)], dim=1)
-        return torch.cat([torch.tensor([[0, length]]), spans]) if self.summary else spans
+@patch
+def spectral_tokens(self: SensorEncoder, x: torch.Tensor) -> torch.Tensor:
+    "Embedded log power spectra and means of the frames of `2 * patch_size` steps centred on each patch: `(B, n_patches, dim)`."
+    p, T = self.patch_size, x.shape[1]
+    n_tok = math.ceil(T / p)
+    z = F.pad(x.transpose(1, 2), (p // 2, n_tok * p - T + p - p // 2), mode="replicate")   # (B, C, (n_tok + 1) p)
+    frames = z.unfold(-1, 2 * p, p)                                                          # (B, C, n_tok, 2p)
+    mean = frames.mean(-1, keepdim=True)
+    re_im = (frames - mean) @ self.dft.to(frames.dtype)
+    power = re_im[..., : p + 1].square() + re_im[..., p + 1 :].square()
+    feats = torch.cat([torch.log(power + 1e-4), mean], -1)                                   # (B, C, n_tok, p + 2)
+    return self.spectral_embed(feats.transpose(1, 2).flatten(2))
+
+# %% ../nbs/04_encoders.ipynb #42b8d345
+@functools.lru_cache(maxsize=32)
+def _window_spectrum(T: int, n_bands: int) -> tuple:
+    "A `(T, 2K)` real DFT matrix (cos | -sin) and a `(K, n_bands)` matrix summing its power into log-spaced bands (CPU)."
+    k = torch.arange(T // 2 + 1, dtype=torch.float64)
+    ang = 2 * math.pi * torch.arange(T, dtype=torch.float64)[:, None] * k / T
+    dft = torch.cat([ang.cos(), -ang.sin()], 1)
+    # octave-like bands from bin 1 (the lowest non-zero frequency) to Nyquist; one-sided power / T^2, doubled
+    # except at DC and Nyquist, sums to the variance, so each band is its share of it
+    edges = torch.logspace(0, math.log10(T // 2 + 1), n_bands + 1, dtype=torch.float64).round().long()
+    edges[-1] = T // 2 + 1
+    bands = torch.zeros(T // 2 + 1, n_bands, dtype=torch.float64)
+    for b in range(n_bands):
+        bands[edges[b] : edges[b + 1], b] = 1.0   # an empty band (short windows) stays empty
+    weight = torch.full((T // 2 + 1, 1), 2.0, dtype=torch.float64); weight[0] = 1.0
+    if T % 2 == 0: weight[-1] = 1.0
+    return dft.float(), (bands * weight / T**2).float()
+
+# %% ../nbs/04_encoders.ipynb #519ef95f
+@patch
+def summary_features(self: SensorEncoder, x: torch.Tensor) -> torch.Tensor:
+    "Whole-window statistics `(B, C, 2 + summary_bands)` of `x` `(B, T, C)`: mean, log std, log energy in octave-spaced bands."
+    x = _check_series(x, self.in_channels, type(self).__name__)
+    if x.shape[1] == self.seq_len: dft, bands = self.summary_dft, self.summary_band_sum
+    else: dft, bands = (t.to(x.device) for t in _window_spectrum(x.shape[1], self.summary_bands))
+    xc = (x - x.mean(1, keepdim=True)).transpose(1, 2).to(dft.dtype)          # (B, C, T)
+    re_im = xc @ dft                                                            # (B, C, 2K)
+    K = bands.shape[0]
+    power = (re_im[..., :K].square() + re_im[..., K:].square()) @ bands         # (B, C, bands), a share of the variance
+    log_std = 0.5 * torch.log(xc.square().mean(-1, keepdim=True) + 1e-6)
+    return torch.cat([x.mean(1).unsqueeze(-1).to(dft.dtype), log_std, torch.log(power + 1e-6)], -1)
+
+@patch
+def summary_token(self: SensorEncoder, x: torch.Tensor) -> torch.Tensor:
+    "The embedded `summary_features` of `x` `(B, T, C)` with their own position: `(B, 1, dim)`."
+    return self.summary_embed(self.summary_features(x).flatten(1).to(self.summary_embed.weight.dtype))[:, None] + self.summary_pos
 
 # %% ../nbs/04_encoders.ipynb #20ad9188
 @register_model
@@ -451,49 +470,6 @@ class PretrainedEncoder(Encoder):
     def _input_dtype(self) -> torch.dtype:
         return next(self.backbone.parameters()).dtype
 
-    @classmethod
-    def from_pretrained(cls, name_or_path: str | os.PathLike, **kwargs) -> PretrainedEncoder:
-        "Load pretrained weights from a Hub name or a local folder; encoder arguments and transformers' own go in `kwargs`."
-        name = os.fspath(name_or_path)
-        own = set(inspect.signature(cls.__init__).parameters) - {"self", "config"}
-        enc_kwargs = {k: v for k, v in kwargs.items() if k in own}
-        hf_kwargs = {k: v for k, v in kwargs.items() if k not in own}
-        backbone_class = _backbone_class(cls._backbone_name, cls._unused)
-        if os.path.isfile(name):
-            raise NotADirectoryError(f"{name!r} is a file; pass the folder that holds config.json and the weights "
-                                     f"(as written by {cls.__name__}.save_pretrained)")
-        if not os.path.isdir(name) and _looks_local(name):
-            raise FileNotFoundError(f"no folder at {name!r}: pass a folder written by {cls.__name__}.save_pretrained "
-                                    f"(or transformers' save_pretrained), or a Hugging Face Hub name")
-        local, why = os.path.isdir(name), "transformers could not load it"
-        if _hf_offline():   # also when huggingface_hub was imported before HF_HUB_OFFLINE was set
-            why, hf_kwargs["local_files_only"] = "HF_HUB_OFFLINE is set and no copy is cached", True
-        elif not local and not hf_kwargs.get("local_files_only") and not _hub_reachable():   # a cached copy can still load
-            why, hf_kwargs["local_files_only"] = "the Hugging Face Hub cannot be reached from here and no copy is cached", True
-        try:
-            backbone = backbone_class.from_pretrained(name, **hf_kwargs)
-        except OSError as e:
-            if local:
-                raise OSError(f"cannot load {cls.__name__} weights from the folder {name!r}: it holds no readable "
-                              f"transformers model (transformers said: {_first_line(e)}); pass a folder written by "
-                              f"{cls.__name__}.save_pretrained, with config.json and the weights") from e
-            raise OSError(cls._unavailable_message(name, why, e)) from e
-        token = _PRELOADED.set(backbone)
-        try: return cls(config=backbone.config, **enc_kwargs)
-        finally: _PRELOADED.reset(token)
-
-    @classmethod
-    def _unavailable_message(cls, name: str, why: str, err: Exception) -> str:
-        return (f"cannot load {cls.__name__} weights {name!r}: {why} (transformers said: {_first_line(err)}). "
-                f"Where there is network, run `{cls.__name__}.from_pretrained({name!r}).save_pretrained('some_folder')`, "
-                f"copy the folder here and pass its path; or build an untrained encoder offline from a config: "
-                f"`{cls.__name__}(config=tiny_config({cls._kind!r}))`")
-
-    def save_pretrained(self, save_directory: str | os.PathLike, **kwargs) -> Path:
-        "Save the backbone (config and weights) to a folder that `from_pretrained` reads back; returns the folder."
-        self.backbone.save_pretrained(save_directory, **kwargs)
-        return Path(save_directory)
-
 # %% ../nbs/04_encoders.ipynb #610eb3ed
 _IMAGENET_MEAN, _IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -624,3 +600,49 @@ class VideoEncoder(PretrainedEncoder):
         starts = torch.arange(math.ceil(_check_length(length) / cfg.tubelet_size)) * cfg.tubelet_size
         spans = torch.stack([starts, (starts + cfg.tubelet_size).clamp(max=length)], dim=1)
         return spans.repeat_interleave((cfg.crop_size // cfg.patch_size) ** 2, dim=0)
+
+# %% ../nbs/04_encoders.ipynb #27415a1b
+@patch
+def save_pretrained(self: PretrainedEncoder, save_directory: str | os.PathLike, **kwargs) -> Path:
+    "Save the backbone (config and weights) to a folder that `from_pretrained` reads back; returns the folder."
+    self.backbone.save_pretrained(save_directory, **kwargs)
+    return Path(save_directory)
+
+# %% ../nbs/04_encoders.ipynb #08749d2a
+@patch(cls_method=True)
+def from_pretrained(cls: PretrainedEncoder, name_or_path: str | os.PathLike, **kwargs) -> PretrainedEncoder:
+    "Load pretrained weights from a Hub name or a local folder; encoder arguments and transformers' own go in `kwargs`."
+    name = os.fspath(name_or_path)
+    own = set(inspect.signature(cls.__init__).parameters) - {"self", "config"}
+    enc_kwargs = {k: v for k, v in kwargs.items() if k in own}
+    hf_kwargs = {k: v for k, v in kwargs.items() if k not in own}
+    backbone_class = _backbone_class(cls._backbone_name, cls._unused)
+    if os.path.isfile(name):
+        raise NotADirectoryError(f"{name!r} is a file; pass the folder that holds config.json and the weights "
+                                 f"(as written by {cls.__name__}.save_pretrained)")
+    if not os.path.isdir(name) and _looks_local(name):
+        raise FileNotFoundError(f"no folder at {name!r}: pass a folder written by {cls.__name__}.save_pretrained "
+                                f"(or transformers' save_pretrained), or a Hugging Face Hub name")
+    local, why = os.path.isdir(name), "transformers could not load it"
+    if _hf_offline():   # also when huggingface_hub was imported before HF_HUB_OFFLINE was set
+        why, hf_kwargs["local_files_only"] = "HF_HUB_OFFLINE is set and no copy is cached", True
+    elif not local and not hf_kwargs.get("local_files_only") and not _hub_reachable():   # a cached copy can still load
+        why, hf_kwargs["local_files_only"] = "the Hugging Face Hub cannot be reached from here and no copy is cached", True
+    try:
+        backbone = backbone_class.from_pretrained(name, **hf_kwargs)
+    except OSError as e:
+        if local:
+            raise OSError(f"cannot load {cls.__name__} weights from the folder {name!r}: it holds no readable "
+                          f"transformers model (transformers said: {_first_line(e)}); pass a folder written by "
+                          f"{cls.__name__}.save_pretrained, with config.json and the weights") from e
+        raise OSError(cls._unavailable_message(name, why, e)) from e
+    token = _PRELOADED.set(backbone)
+    try: return cls(config=backbone.config, **enc_kwargs)
+    finally: _PRELOADED.reset(token)
+
+@patch(cls_method=True)
+def _unavailable_message(cls: PretrainedEncoder, name: str, why: str, err: Exception) -> str:
+    return (f"cannot load {cls.__name__} weights {name!r}: {why} (transformers said: {_first_line(err)}). "
+            f"Where there is network, run `{cls.__name__}.from_pretrained({name!r}).save_pretrained('some_folder')`, "
+            f"copy the folder here and pass its path; or build an untrained encoder offline from a config: "
+            f"`{cls.__name__}(config=tiny_config({cls._kind!r}))`")

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from fastcore.basics import patch
 
 from .core import (CheckpointError, check_labels, check_positive_int, freeze, is_frozen, keep_frozen_in_eval,
                             load_checkpoint, register_model, unfreeze)
@@ -84,32 +85,38 @@ class EncoderClassifier(nn.Module):
     @property
     def encoder_frozen(self) -> bool: return is_frozen(self.encoder)
 
-    def pool_tokens(self, output) -> torch.Tensor:
-        "Features `(B, D)` of an encoder output: the mean, the maximum or the first (class) token of the real tokens."
-        return masked_pool(*as_tokens(output, f"the encoder ({type(self.encoder).__name__})"), self.pool)
-
-    def forward(self, batch) -> dict:
-        "`features` (pooled tokens), the L2-normalised `embedding` and the head's `logits` of `batch[modality]`."
-        if self.modality not in batch:
-            raise KeyError(f"the batch has no {self.modality!r} (it has {sorted(k for k in batch if k not in ('label', 'mask'))}); "
-                           f"build the EncoderClassifier with modality= one of them")
-        features = self.pool_tokens(self.encoder(batch[self.modality]))
-        return {"features": features, "embedding": F.normalize(features, dim=-1), "logits": self.head(features)}
-
-    def freeze_encoder(self) -> EncoderClassifier:
-        "Train only the head: the encoder takes no gradients and stays in eval mode until `unfreeze_encoder()`."
-        freeze(self.encoder)
-        return self
-
-    def unfreeze_encoder(self) -> EncoderClassifier:
-        "Make every encoder parameter trainable again, in this model's training mode."
-        unfreeze(self.encoder, self.training)
-        return self
-
     def train(self, mode: bool = True) -> EncoderClassifier:
         "Set training mode; a frozen encoder stays in eval mode."
         super().train(mode)
         return keep_frozen_in_eval(self)
+
+# %% ../nbs/10_finetune.ipynb #e84767ee
+@patch
+def pool_tokens(self: EncoderClassifier, output) -> torch.Tensor:
+    "Features `(B, D)` of an encoder output: the mean, the maximum or the first (class) token of the real tokens."
+    return masked_pool(*as_tokens(output, f"the encoder ({type(self.encoder).__name__})"), self.pool)
+
+@patch
+def forward(self: EncoderClassifier, batch) -> dict:
+    "`features` (pooled tokens), the L2-normalised `embedding` and the head's `logits` of `batch[modality]`."
+    if self.modality not in batch:
+        raise KeyError(f"the batch has no {self.modality!r} (it has {sorted(k for k in batch if k not in ('label', 'mask'))}); "
+                       f"build the EncoderClassifier with modality= one of them")
+    features = self.pool_tokens(self.encoder(batch[self.modality]))
+    return {"features": features, "embedding": F.normalize(features, dim=-1), "logits": self.head(features)}
+
+# %% ../nbs/10_finetune.ipynb #4687219b
+@patch
+def freeze_encoder(self: EncoderClassifier) -> EncoderClassifier:
+    "Train only the head: the encoder takes no gradients and stays in eval mode until `unfreeze_encoder()`."
+    freeze(self.encoder)
+    return self
+
+@patch
+def unfreeze_encoder(self: EncoderClassifier) -> EncoderClassifier:
+    "Make every encoder parameter trainable again, in this model's training mode."
+    unfreeze(self.encoder, self.training)
+    return self
 
 # %% ../nbs/10_finetune.ipynb #46d6a235
 class FreezeEncoder(Callback):
@@ -238,6 +245,7 @@ def _select_keys(state: dict, target: dict, prefix: str | None, path, owner: str
     raise CheckpointError(f"the keys of {path} fit {owner} under several prefixes: {found}; pass prefix= the one "
                           "that holds the encoder")
 
+# %% ../nbs/10_finetune.ipynb #73adae27
 def load_pretrained_encoder(module: nn.Module, path: str | os.PathLike, prefix: str | None = None,
                             strict: bool = False) -> tuple[list, list]:
     "Load pretrained weights from the checkpoint at `path` into `module`, non-strictly: `(missing, unexpected)` keys."

@@ -38,6 +38,7 @@ def _presence(tokens: Mapping[str, torch.Tensor], mask: Mapping[str, torch.Tenso
         out[m] = p
     return out
 
+# %% ../nbs/05_fusion.ipynb #de0fd630
 def _fusion_inputs(module: nn.Module, outputs: Mapping, mask) -> tuple[dict, dict, dict]:
     "Tokens, padding masks and presence `{modality: (B,) bool or None}` of `module.modalities`, checked; all-padding counts as absent."
     missing = [m for m in module.modalities if m not in outputs]
@@ -82,6 +83,7 @@ class _CrossAttentionBlock(nn.Module):
         x = self.norm1(queries + self.drop(out))
         return self.norm2(x + self.drop(self.ff(x))), weights
 
+# %% ../nbs/05_fusion.ipynb #6d74914e
 @register_model
 class CrossAttentionFusion(nn.Module):
     "Learnable fusion tokens cross-attend to each modality's tokens; the results are concatenated and projected to `(B, dim)`."

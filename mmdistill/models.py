@@ -10,6 +10,7 @@ from typing import Mapping, Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
+from fastcore.basics import patch
 
 from .core import count_parameters, freeze, keep_frozen_in_eval, register_model, unfreeze
 from .data import modality_mask, modality_names
@@ -19,32 +20,38 @@ from .encoders import BatchModel, FusionLike, _describe, as_tokens, masked_pool
 __all__ = ['MultimodalModel', 'AdaptedModel', 'adapt', 'run_model']
 
 # %% ../nbs/06_models.ipynb #fb7ab7ec
+def _check_parts(encoders: dict, fusion: nn.Module, num_classes: int | None, head: nn.Module | None) -> None:
+    "Check that the encoders, the fusion module and the head (or `num_classes`) of a `MultimodalModel` fit together."
+    if not encoders: raise ValueError("encoders is empty: give one encoder per modality, e.g. {'acc': SensorEncoder(3)}")
+    if not isinstance(fusion, FusionLike):
+        raise TypeError(f"the fusion module ({type(fusion).__name__}) has no out_dim; a fusion module maps {{modality: "
+                        "encoder output}} to features (B, out_dim) and says its out_dim (see mmdistill.encoders.FusionLike)")
+    if head is not None and num_classes is not None:
+        raise ValueError(f"give either num_classes={num_classes} (a Linear head) or head= (your own head module), not both")
+    if head is not None and not isinstance(head, nn.Module):
+        raise TypeError(f"head must be an nn.Module mapping the fused features (B, {fusion.out_dim}) to logits, got a {type(head).__name__}")
+    head_in = getattr(head, "in_dim", getattr(head, "in_features", None)) if head is not None else None
+    if head_in is not None and head_in != fusion.out_dim:
+        raise ValueError(f"the head takes features of width {head_in} but the fusion module gives {fusion.out_dim}; "
+                         f"build the head for width {fusion.out_dim}")
+    names = sorted(encoders)
+    expected = getattr(fusion, "modalities", names)
+    if list(expected) != names:
+        raise ValueError(f"the fusion module expects modalities {list(expected)} but encoders are given for {names}")
+    for m in names:
+        out_dim, in_dim = getattr(encoders[m], "out_dim", None), getattr(fusion, "in_dims", {}).get(m)
+        if in_dim is not None and out_dim is not None and out_dim != in_dim:
+            raise ValueError(f"encoder {m!r} produces width {out_dim} but the fusion module expects {in_dim} for it")
+
+# %% ../nbs/06_models.ipynb #152e5a15
 @register_model
 class MultimodalModel(nn.Module):
     "Per-modality encoders, a fusion module and an optional classifier head (`num_classes=` a Linear, or `head=` a module), over a batch dict."
     def __init__(self, encoders: dict, fusion: nn.Module, num_classes: int | None = None, normalize: bool = True,
                  head: nn.Module | None = None):
         super().__init__()
-        if not encoders: raise ValueError("encoders is empty: give one encoder per modality, e.g. {'acc': SensorEncoder(3)}")
-        if not isinstance(fusion, FusionLike):
-            raise TypeError(f"the fusion module ({type(fusion).__name__}) has no out_dim; a fusion module maps {{modality: "
-                            "encoder output}} to features (B, out_dim) and says its out_dim (see mmdistill.encoders.FusionLike)")
-        if head is not None and num_classes is not None:
-            raise ValueError(f"give either num_classes={num_classes} (a Linear head) or head= (your own head module), not both")
-        if head is not None and not isinstance(head, nn.Module):
-            raise TypeError(f"head must be an nn.Module mapping the fused features (B, {fusion.out_dim}) to logits, got a {type(head).__name__}")
-        head_in = getattr(head, "in_dim", getattr(head, "in_features", None)) if head is not None else None
-        if head_in is not None and head_in != fusion.out_dim:
-            raise ValueError(f"the head takes features of width {head_in} but the fusion module gives {fusion.out_dim}; "
-                             f"build the head for width {fusion.out_dim}")
+        _check_parts(encoders, fusion, num_classes, head)
         names = sorted(encoders)
-        expected = getattr(fusion, "modalities", names)
-        if list(expected) != names:
-            raise ValueError(f"the fusion module expects modalities {list(expected)} but encoders are given for {names}")
-        for m in names:
-            out_dim, in_dim = getattr(encoders[m], "out_dim", None), getattr(fusion, "in_dims", {}).get(m)
-            if in_dim is not None and out_dim is not None and out_dim != in_dim:
-                raise ValueError(f"encoder {m!r} produces width {out_dim} but the fusion module expects {in_dim} for it")
         self.encoders = nn.ModuleDict({m: encoders[m] for m in names})
         self.fusion, self.normalize = fusion, normalize
         self.head = head if head is not None else nn.Linear(fusion.out_dim, num_classes) if num_classes else None
@@ -56,48 +63,55 @@ class MultimodalModel(nn.Module):
     @property
     def out_dim(self) -> int: return self.fusion.out_dim
 
-    def forward(self, batch: Mapping, return_attention: bool = False) -> dict:
-        "Encode each modality of `batch`, fuse, and return `features`, `embedding`, `logits` (and `attention`)."
-        missing = [m for m in self.modalities if m not in batch]
-        if missing:
-            raise KeyError(f"the batch has no {missing} (it has {sorted(k for k in batch if k not in ('label', 'mask'))}); "
-                           f"this model needs {self.modalities}")
-        tokens = {m: enc(batch[m]) for m, enc in self.encoders.items()}
-        mask = {m: modality_mask(batch, m) for m in self.modalities} if batch.get("mask") is not None else None
-        if return_attention: features, attention = self.fusion(tokens, mask, return_attention=True)
-        else: features = self.fusion(tokens, mask)
-        out = {"features": features, "embedding": F.normalize(features, dim=-1) if self.normalize else features}
-        if self.head is not None: out["logits"] = self.head(features)
-        if return_attention: out["attention"] = attention
-        return out
-
-    def freeze_encoders(self, names=None):
-        "Freeze the encoders (all, or those in `names`): no gradients, and eval mode for their norm and dropout layers."
-        for m in self._pick(names): freeze(self.encoders[m])
-        return self
-
-    def unfreeze_encoders(self, names=None):
-        "Make the encoders (all, or those in `names`) trainable again."
-        for m in self._pick(names): unfreeze(self.encoders[m], self.training)
-        return self
-
-    def _pick(self, names):
-        names = self.modalities if names is None else [names] if isinstance(names, str) else list(names)
-        unknown = [n for n in names if n not in self.encoders]
-        if unknown: raise KeyError(f"no encoder for {unknown}; this model has {self.modalities}")
-        return names
-
     def train(self, mode: bool = True):
         super().train(mode)
         return keep_frozen_in_eval(self)  # frozen encoders stay in eval mode (batch-norm statistics, dropout)
 
-    def parameter_summary(self) -> dict:
-        "Total and trainable parameters per part (each encoder, fusion, head) and overall."
-        parts = {f"encoders.{m}": count_parameters(e) for m, e in self.encoders.items()}
-        parts["fusion"] = count_parameters(self.fusion)
-        if self.head is not None: parts["head"] = count_parameters(self.head)
-        parts["total"] = count_parameters(self)
-        return parts
+# %% ../nbs/06_models.ipynb #3ad6db48
+@patch
+def forward(self: MultimodalModel, batch: Mapping, return_attention: bool = False) -> dict:
+    "Encode each modality of `batch`, fuse, and return `features`, `embedding`, `logits` (and `attention`)."
+    missing = [m for m in self.modalities if m not in batch]
+    if missing:
+        raise KeyError(f"the batch has no {missing} (it has {sorted(k for k in batch if k not in ('label', 'mask'))}); "
+                       f"this model needs {self.modalities}")
+    tokens = {m: enc(batch[m]) for m, enc in self.encoders.items()}
+    mask = {m: modality_mask(batch, m) for m in self.modalities} if batch.get("mask") is not None else None
+    if return_attention: features, attention = self.fusion(tokens, mask, return_attention=True)
+    else: features = self.fusion(tokens, mask)
+    out = {"features": features, "embedding": F.normalize(features, dim=-1) if self.normalize else features}
+    if self.head is not None: out["logits"] = self.head(features)
+    if return_attention: out["attention"] = attention
+    return out
+
+# %% ../nbs/06_models.ipynb #c736238d
+@patch
+def freeze_encoders(self: MultimodalModel, names=None):
+    "Freeze the encoders (all, or those in `names`): no gradients, and eval mode for their norm and dropout layers."
+    for m in self._pick(names): freeze(self.encoders[m])
+    return self
+
+@patch
+def unfreeze_encoders(self: MultimodalModel, names=None):
+    "Make the encoders (all, or those in `names`) trainable again."
+    for m in self._pick(names): unfreeze(self.encoders[m], self.training)
+    return self
+
+@patch
+def _pick(self: MultimodalModel, names):
+    names = self.modalities if names is None else [names] if isinstance(names, str) else list(names)
+    unknown = [n for n in names if n not in self.encoders]
+    if unknown: raise KeyError(f"no encoder for {unknown}; this model has {self.modalities}")
+    return names
+
+@patch
+def parameter_summary(self: MultimodalModel) -> dict:
+    "Total and trainable parameters per part (each encoder, fusion, head) and overall."
+    parts = {f"encoders.{m}": count_parameters(e) for m, e in self.encoders.items()}
+    parts["fusion"] = count_parameters(self.fusion)
+    if self.head is not None: parts["head"] = count_parameters(self.head)
+    parts["total"] = count_parameters(self)
+    return parts
 
 # %% ../nbs/06_models.ipynb #538a50be
 _LAYOUTS = ("channels_last", "channels_first")
@@ -113,6 +127,7 @@ def _input_names(inputs) -> list | dict:
                     f"forward's order such as ('acc', 'gyro'), or a dict {{'acc': 'x'}} from batch entry to forward's "
                     f"argument name; got {inputs!r}")
 
+# %% ../nbs/06_models.ipynb #43ea1484
 def _output_spec(outputs):
     "`outputs` checked: a name (one tensor), a tuple of names or None (a tuple's items), or a dict {name: key or index}."
     is_name = lambda v: isinstance(v, str) and bool(v)
@@ -206,23 +221,26 @@ class AdaptedModel(nn.Module):
         "A window `(B, T, C)` as `(B, C, T)` for a channels-first module; anything else as it is."
         return x.transpose(1, 2) if self.layout == "channels_first" and isinstance(x, torch.Tensor) and x.ndim == 3 else x
 
-    def forward(self, batch: Mapping) -> dict:
-        "Feed the named batch entries to the module (windows transposed when channels-first) and name what it returns."
-        if not isinstance(batch, Mapping):
-            raise TypeError(f"an adapted model takes an mmdistill batch dict such as {{{self.modalities[0]!r}: tensor}}, got "
-                            f"{_describe(batch)}; call its .module with tensors")
-        missing = [k for k in self.modalities if k not in batch]
-        if missing: raise KeyError(f"the batch has no {missing} (it has {sorted(batch)}); adapt(..., inputs=) names the batch entries the module takes")
-        try:
-            if isinstance(self.inputs, dict): out = self.module(**{arg: self.arrange(batch[k]) for k, arg in self.inputs.items()})
-            else: out = self.module(*(self.arrange(batch[k]) for k in self.inputs))
-        except RuntimeError as e:
-            if "channels" not in str(e): raise
-            other = "channels_first" if self.layout == "channels_last" else "channels_last"
-            raise RuntimeError(f"{e}\n(the adapted model feeds windows {'(B, T, C)' if self.layout == 'channels_last' else '(B, C, T)'} "
-                               f"with layout={self.layout!r}; if the module takes them the other way, adapt it with layout={other!r})") from e
-        return _named_outputs(out, self.outputs, type(self.module).__name__)
+# %% ../nbs/06_models.ipynb #520680f5
+@patch
+def forward(self: AdaptedModel, batch: Mapping) -> dict:
+    "Feed the named batch entries to the module (windows transposed when channels-first) and name what it returns."
+    if not isinstance(batch, Mapping):
+        raise TypeError(f"an adapted model takes an mmdistill batch dict such as {{{self.modalities[0]!r}: tensor}}, got "
+                        f"{_describe(batch)}; call its .module with tensors")
+    missing = [k for k in self.modalities if k not in batch]
+    if missing: raise KeyError(f"the batch has no {missing} (it has {sorted(batch)}); adapt(..., inputs=) names the batch entries the module takes")
+    try:
+        if isinstance(self.inputs, dict): out = self.module(**{arg: self.arrange(batch[k]) for k, arg in self.inputs.items()})
+        else: out = self.module(*(self.arrange(batch[k]) for k in self.inputs))
+    except RuntimeError as e:
+        if "channels" not in str(e): raise
+        other = "channels_first" if self.layout == "channels_last" else "channels_last"
+        raise RuntimeError(f"{e}\n(the adapted model feeds windows {'(B, T, C)' if self.layout == 'channels_last' else '(B, C, T)'} "
+                           f"with layout={self.layout!r}; if the module takes them the other way, adapt it with layout={other!r})") from e
+    return _named_outputs(out, self.outputs, type(self.module).__name__)
 
+# %% ../nbs/06_models.ipynb #42d45493
 def adapt(module: nn.Module, inputs: str | Sequence[str] | Mapping[str, str] = "acc", layout: str = "channels_last",
           outputs: str | Sequence[str | None] | Mapping[str, str | int] = "logits") -> AdaptedModel:
     "`module` (over tensors) as a model over mmdistill batch dicts that the Trainer, Distiller and ONNX export take as it is."
