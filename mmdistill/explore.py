@@ -13,6 +13,7 @@ import matplotlib
 import matplotlib.ticker
 import numpy as np
 import torch
+from fastcore.basics import patch
 from matplotlib.figure import Figure
 
 from .core import eval_mode, module_device
@@ -129,6 +130,7 @@ def _plot_series(ax, name: str, x: np.ndarray, rate_hz: float | None):
     ax.legend(loc="upper right", fontsize=7, ncol=x.shape[1], frameon=False)
     ax.grid(alpha=0.3)
 
+# %% ../nbs/16_explore.ipynb #02c192d5
 def prediction_text(batch: Mapping, maps: Mapping, i: int = 0, classes=None) -> str:
     "`true: … · predicted: … (p = …)` for sample `i` of `batch`, from the maps of `attention_maps`."
     parts = []
@@ -140,6 +142,7 @@ def prediction_text(batch: Mapping, maps: Mapping, i: int = 0, classes=None) -> 
     else: parts.append("no classifier head")
     return " · ".join(parts)
 
+# %% ../nbs/16_explore.ipynb #7e80caf5
 def render_attention(batch: Mapping, maps: Mapping, i: int = 0, head: int | None = None, classes=None,
                      rate_hz: float | None = None, title: str | None = None) -> Figure:
     "Each modality's signal and, below it on the same time axis, the fusion tokens' attention (mean over heads, or `head`)."
@@ -176,6 +179,7 @@ def render_attention(batch: Mapping, maps: Mapping, i: int = 0, head: int | None
                  fontsize=10)
     return fig
 
+# %% ../nbs/16_explore.ipynb #c5a1f879
 def figure_png(fig: Figure, dpi: int = 80) -> bytes:
     "The figure as PNG bytes, drawn with Agg whatever the matplotlib backend."
     buf = io.BytesIO()
@@ -226,6 +230,7 @@ def _widget_bundle(widget, **kwargs) -> dict:
     return {"text/plain": repr(widget),
             "application/vnd.jupyter.widget-view+json": {"version_major": 2, "version_minor": 0, "model_id": widget.model_id}}
 
+# %% ../nbs/16_explore.ipynb #2815f389
 class AttentionExplorer:
     "Widget panel over `attention_maps` and `render_attention`: choose a sample by class, subject and position."
     def __init__(self, model: torch.nn.Module, dataset, classes=None, rate_hz: float | None = None, device=None, dpi: int = 80):
@@ -261,43 +266,51 @@ class AttentionExplorer:
         "The dataset index of the sample on show (None when no sample matches the filters)."
         return int(self.candidates[self.position.value]) if len(self.candidates) else None
 
-    def _filter_changed(self, change):
-        if self._holding: return
-        criteria = {k: w.value for k, w in (("label", self.label), ("subject", self.subject)) if k in self.columns}
-        self.candidates = np.flatnonzero(filter_points(self.columns, **criteria)) if self.columns else np.arange(len(self.dataset))
-        _rewind(self, self.position, len(self.candidates))
+# %% ../nbs/16_explore.ipynb #3549985a
+@patch
+def _filter_changed(self: AttentionExplorer, change):
+    "Keep the samples that match the class and subject filters, and rewind the slider to the first."
+    if self._holding: return
+    criteria = {k: w.value for k, w in (("label", self.label), ("subject", self.subject)) if k in self.columns}
+    self.candidates = np.flatnonzero(filter_points(self.columns, **criteria)) if self.columns else np.arange(len(self.dataset))
+    _rewind(self, self.position, len(self.candidates))
 
-    def show(self, index: int):
-        "Show dataset sample `index`: clear the filters and move the slider to it."
-        if not 0 <= index < len(self.dataset): raise IndexError(f"sample {index} is out of range for {len(self.dataset)} samples")
-        self._holding = True
-        try:
-            self.label.value, self.subject.value = None, None
-            self.candidates = np.arange(len(self.dataset))
-            self.position.max = len(self.dataset) - 1
-            self.position.value = index
-        finally: self._holding = False
-        self.render()
+@patch
+def show(self: AttentionExplorer, index: int):
+    "Show dataset sample `index`: clear the filters and move the slider to it."
+    if not 0 <= index < len(self.dataset): raise IndexError(f"sample {index} is out of range for {len(self.dataset)} samples")
+    self._holding = True
+    try:
+        self.label.value, self.subject.value = None, None
+        self.candidates = np.arange(len(self.dataset))
+        self.position.max = len(self.dataset) - 1
+        self.position.value = index
+    finally: self._holding = False
+    self.render()
 
-    def render(self):
-        "Run the model on the chosen sample and redraw the figure."
-        if self._holding: return
-        if self.index is None:
-            self.info.value, self.image.value = "<b>no sample matches these filters</b>", b""
-            self.position.disabled = True
-            return
-        self.position.disabled = False
-        i = self.index
-        batch = sample_batch(self.dataset, i)
-        self.maps = attention_maps(self.model, batch, self.device)
-        where = f"sample {i:,} of {len(self.dataset):,}" + (f" · subject {self.columns['subject'][i]}" if "subject" in self.columns else "")
-        fig = render_attention(batch, self.maps, head=self.head.value, classes=self.classes, rate_hz=self.rate_hz, title=where)
-        self.image.value = figure_png(fig, self.dpi)
-        self.info.value = html.escape(f"{where} · {prediction_text(batch, self.maps, 0, self.classes)} · "
-                                      f"{len(self.candidates):,} samples match the filters")
+# %% ../nbs/16_explore.ipynb #83dfd642
+@patch
+def render(self: AttentionExplorer):
+    "Run the model on the chosen sample and redraw the figure."
+    if self._holding: return
+    if self.index is None:
+        self.info.value, self.image.value = "<b>no sample matches these filters</b>", b""
+        self.position.disabled = True
+        return
+    self.position.disabled = False
+    i = self.index
+    batch = sample_batch(self.dataset, i)
+    self.maps = attention_maps(self.model, batch, self.device)
+    where = f"sample {i:,} of {len(self.dataset):,}" + (f" · subject {self.columns['subject'][i]}" if "subject" in self.columns else "")
+    fig = render_attention(batch, self.maps, head=self.head.value, classes=self.classes, rate_hz=self.rate_hz, title=where)
+    self.image.value = figure_png(fig, self.dpi)
+    self.info.value = html.escape(f"{where} · {prediction_text(batch, self.maps, 0, self.classes)} · "
+                                  f"{len(self.candidates):,} samples match the filters")
 
-    def _repr_mimebundle_(self, **kwargs): return _widget_bundle(self.widget, **kwargs)
+@patch
+def _repr_mimebundle_(self: AttentionExplorer, **kwargs): return _widget_bundle(self.widget, **kwargs)
 
+# %% ../nbs/16_explore.ipynb #76c49dbe
 def attention_explorer(model: torch.nn.Module, dataset, classes=None, rate_hz: float | None = None, device=None,
                        dpi: int = 80) -> AttentionExplorer:
     "An ipywidgets panel to see a model's fusion attention over each modality of the samples of `dataset`, aligned in time."
@@ -326,6 +339,7 @@ class _ProjectionCache:
 
 _PROJECTIONS = _ProjectionCache()
 
+# %% ../nbs/16_explore.ipynb #be0ce878
 def pca_2d(x) -> np.ndarray:
     "The first two principal components of the rows of `x` `(N, D)`, each signed so that its largest loading is positive."
     x = np.asarray(x, dtype=np.float64)
@@ -344,6 +358,7 @@ def _umap_2d(x: np.ndarray, seed: int, n_neighbors: int, min_dist: float, metric
                             metric=metric, random_state=seed)
         return reducer.fit_transform(x)
 
+# %% ../nbs/16_explore.ipynb #2e60351c
 def project_embeddings(embeddings, method: str = "auto", seed: int = 0, n_neighbors: int = 15, min_dist: float = 0.1,
                        metric: str = "cosine") -> Projection:
     "2-D map of `(N, D)` embeddings: UMAP (`'umap'`), PCA (`'pca'`), or UMAP when installed else PCA (`'auto'`); cached."
@@ -397,6 +412,7 @@ def shown_points(fig: Figure) -> int:
     "How many map points a figure from `render_embedding_map` draws (the selected star not counted)."
     return sum(len(c.get_offsets()) for ax in fig.axes for c in ax.collections if c.get_gid() == "points")
 
+# %% ../nbs/16_explore.ipynb #466e6f53
 def render_sample(sample: Mapping, classes=None, rate_hz: float | None = None, title: str | None = None) -> Figure:
     "One sample's time series (a dataset item `{'acc': (T, C), ...}`, or a batch of one), one panel per modality."
     series = {}
@@ -418,6 +434,21 @@ def render_sample(sample: Mapping, classes=None, rate_hz: float | None = None, t
     return fig
 
 # %% ../nbs/16_explore.ipynb #5c27bdd4
+def _explorer_columns(labels: np.ndarray, dataset, meta: Mapping) -> dict:
+    "The columns of an embedding explorer: `label`, the dataset's columns, then each of `meta`; one value per embedding."
+    n = len(labels)
+    columns = {"label": labels}
+    if dataset is not None:
+        if len(dataset) != n:
+            raise ValueError(f"{n} embeddings but the dataset has {len(dataset)} samples; row i must be dataset[i]")
+        for k, v in dataset_columns(dataset).items(): columns.setdefault(k, v)
+    for k, v in meta.items():
+        v = _numpy(v)
+        if len(v) != n: raise ValueError(f"column {k!r} has {len(v)} values for {n} embeddings")
+        columns[k] = v
+    return columns
+
+# %% ../nbs/16_explore.ipynb #3b3b8433
 class EmbeddingExplorer:
     "Widget panel over `project_embeddings`, `render_embedding_map` and `render_sample`: colour, filter, select a point."
     def __init__(self, embeddings, labels, dataset=None, classes=None, method: str = "auto", seed: int = 0,
@@ -425,15 +456,7 @@ class EmbeddingExplorer:
         widgets = _require_widgets()
         labels = _numpy(labels)
         n = len(labels)
-        self.columns = {"label": labels}
-        if dataset is not None:
-            if len(dataset) != n:
-                raise ValueError(f"{n} embeddings but the dataset has {len(dataset)} samples; row i must be dataset[i]")
-            for k, v in dataset_columns(dataset).items(): self.columns.setdefault(k, v)
-        for k, v in meta.items():
-            v = _numpy(v)
-            if len(v) != n: raise ValueError(f"column {k!r} has {len(v)} values for {n} embeddings")
-            self.columns[k] = v
+        self.columns = _explorer_columns(labels, dataset, meta)
         classes = classes if classes is not None else getattr(dataset, "classes", None)
         self.classes = list(classes) if classes is not None else None
         self.dataset, self.dpi = dataset, dpi
@@ -461,47 +484,56 @@ class EmbeddingExplorer:
         for w in (self.color, self.point): w.observe(lambda change: self.render(), "value")
         self.render()
 
-    @property
-    def xy(self) -> np.ndarray:
-        "The `(N, 2)` map, computed once."
-        return self.projection.xy
+# %% ../nbs/16_explore.ipynb #5d2d4dce
+@patch(as_prop=True)
+def xy(self: EmbeddingExplorer) -> np.ndarray:
+    "The `(N, 2)` map, computed once."
+    return self.projection.xy
 
-    @property
-    def selected(self) -> int | None:
-        "The row of the selected point (None when the filters hide every point)."
-        return int(self.shown[self.point.value]) if len(self.shown) else None
+@patch(as_prop=True)
+def selected(self: EmbeddingExplorer) -> int | None:
+    "The row of the selected point (None when the filters hide every point)."
+    return int(self.shown[self.point.value]) if len(self.shown) else None
 
-    def _filter_changed(self, change):
-        if self._holding: return
-        self.shown = np.flatnonzero(filter_points(self.columns, **{k: w.value for k, w in self.filters.items()}))
-        _rewind(self, self.point, len(self.shown))
+@patch
+def _filter_changed(self: EmbeddingExplorer, change):
+    "Keep the points that pass every filter, and rewind the slider to the first."
+    if self._holding: return
+    self.shown = np.flatnonzero(filter_points(self.columns, **{k: w.value for k, w in self.filters.items()}))
+    _rewind(self, self.point, len(self.shown))
 
-    def _describe(self, i: int) -> str:
-        parts = [f"{k} {_class_name(v[i], self.classes) if k == 'label' else v[i]}" for k, v in self.columns.items()]
-        return " · ".join([f"row {i:,}", *parts, f"{len(self.shown):,} of {len(self.xy):,} points shown"])
+@patch
+def _describe(self: EmbeddingExplorer, i: int) -> str:
+    "The line above the figures: row `i`'s columns and how many points are shown."
+    parts = [f"{k} {_class_name(v[i], self.classes) if k == 'label' else v[i]}" for k, v in self.columns.items()]
+    return " · ".join([f"row {i:,}", *parts, f"{len(self.shown):,} of {len(self.xy):,} points shown"])
 
-    def render(self):
-        "Redraw the map (and the selected sample) from the cached projection."
-        if self._holding: return
-        keep = np.zeros(len(self.xy), dtype=bool)
-        keep[self.shown] = True
-        i = self.selected
-        by = self.color.value
-        title = f"{self.projection.method.upper()} map, {len(self.shown):,} of {len(self.xy):,} points, coloured by {by}"
-        fig = render_embedding_map(self.xy, self.columns[by], keep, i, self.classes if by == "label" else None, by, title)
-        self.map_image.value = figure_png(fig, self.dpi)
-        self.point.disabled = i is None
-        if i is None:
-            self.info.value = "<b>no point matches these filters</b>"
-            if self.sample_image is not None: self.sample_image.value = b""
-            return
-        self.info.value = html.escape(self._describe(i))
-        if self.sample_image is not None:
-            sample = render_sample(self.dataset[i], self.classes, self.rate_hz, title=f"row {i:,}")
-            self.sample_image.value = figure_png(sample, self.dpi)
+# %% ../nbs/16_explore.ipynb #dc51e17c
+@patch
+def render(self: EmbeddingExplorer):
+    "Redraw the map (and the selected sample) from the cached projection."
+    if self._holding: return
+    keep = np.zeros(len(self.xy), dtype=bool)
+    keep[self.shown] = True
+    i = self.selected
+    by = self.color.value
+    title = f"{self.projection.method.upper()} map, {len(self.shown):,} of {len(self.xy):,} points, coloured by {by}"
+    fig = render_embedding_map(self.xy, self.columns[by], keep, i, self.classes if by == "label" else None, by, title)
+    self.map_image.value = figure_png(fig, self.dpi)
+    self.point.disabled = i is None
+    if i is None:
+        self.info.value = "<b>no point matches these filters</b>"
+        if self.sample_image is not None: self.sample_image.value = b""
+        return
+    self.info.value = html.escape(self._describe(i))
+    if self.sample_image is not None:
+        sample = render_sample(self.dataset[i], self.classes, self.rate_hz, title=f"row {i:,}")
+        self.sample_image.value = figure_png(sample, self.dpi)
 
-    def _repr_mimebundle_(self, **kwargs): return _widget_bundle(self.widget, **kwargs)
+@patch
+def _repr_mimebundle_(self: EmbeddingExplorer, **kwargs): return _widget_bundle(self.widget, **kwargs)
 
+# %% ../nbs/16_explore.ipynb #f789734e
 def embedding_explorer(embeddings, labels, dataset=None, classes=None, method: str = "auto", seed: int = 0,
                        rate_hz: float | None = None, dpi: int = 80, **meta) -> EmbeddingExplorer:
     "An ipywidgets panel over a 2-D map (UMAP, PCA without umap-learn) of `embeddings`: colour, filter, select a point."
@@ -533,6 +565,7 @@ def load_history(history) -> list:
         out.append({k: n for k, v in row.items() if (n := _as_number(v)) is not None})
     return out
 
+# %% ../nbs/16_explore.ipynb #66a9375d
 def history_panels(history: Sequence[Mapping]) -> dict:
     "The columns of a history for each panel of `plot_history`: `loss`, `metrics` and `lr`."
     keys = [k for k in dict.fromkeys(k for row in history for k in row) if k not in _NOT_PLOTTED and not k.startswith("diag_")]
@@ -553,6 +586,7 @@ def _history_columns(runs: Mapping[str, list], keys: Sequence[str] | None) -> di
     picked = {p: {run: [k for k in cols if k in keys] for run, cols in by_run.items()} for p, by_run in panels.items()}
     return {p: by_run for p, by_run in picked.items() if any(by_run.values())}
 
+# %% ../nbs/16_explore.ipynb #de44d149
 def plot_history(history, title: str | None = None, keys: Sequence[str] | None = None) -> Figure:
     "Losses, validation metrics and learning rate per epoch of one history, or of `{name: history}` for several runs; `keys` picks the columns."
     runs = ({str(k): load_history(v) for k, v in history.items()} if isinstance(history, Mapping)
@@ -634,6 +668,7 @@ def comparison_rows(report) -> list:
         raise ValueError(f"the report has none of {[k for k, _ in _MODELS]}; pass the dict run_demo returns or its report.json")
     return rows
 
+# %% ../nbs/16_explore.ipynb #20b1a662
 def plot_comparison(report, title: str | None = None) -> Figure:
     "Test accuracy (%) and size (KB, log scale) of the teacher, the students and the ONNX FP32 / INT8 models, side by side."
     rows = comparison_rows(report)

@@ -205,7 +205,7 @@ def _quiet_exporter():
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
-            warnings.filterwarnings("ignore", "The axis name: .* will not be used", UserWarning)  # inputs sharing the batch axis
+            warnings.filterwarnings("ignore", ".*The axis name: .* will not be used", UserWarning)  # inputs sharing the batch axis
             yield
     finally:
         for lg, level in zip(loggers, levels): lg.setLevel(level)

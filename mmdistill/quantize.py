@@ -316,7 +316,7 @@ def _accuracy_verdict(p32: np.ndarray, p8: np.ndarray, y: np.ndarray, threshold:
     hits32, hits8 = int((c32 == y).sum()), int((c8 == y).sum())
     change = (hits8 - hits32) / n  # from counts, so a drop of exactly `threshold` compares exactly
     return {"fp32": hits32 / n, "int8": hits8 / n, "change": change, "threshold": threshold, "accepted": bool(-change <= threshold),
-            "rule": f"accuracy may drop by at most {threshold:g} ({100 * threshold:g} percentage points)",
+            "rule": f"accuracy may drop by at most {threshold:g} ({100 * threshold:g} percentage point{'' if 100 * threshold == 1 else 's'})",
             "units": "fraction", "agreement": float((c32 == c8).mean())}
 
 def _error_verdict(p32: np.ndarray, p8: np.ndarray, y: np.ndarray, metric: str, threshold: float, units, output: str) -> dict:
