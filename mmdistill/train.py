@@ -26,9 +26,9 @@ from .models import run_model
 from .evaluate import classification_metrics, extract_embeddings, knn_evaluate
 
 # %% auto #0
-__all__ = ['objective_for', 'WarmupCosine', 'drop_modalities', 'SensorAugment', 'Optimization', 'Batching', 'Checkpointing',
-           'Monitoring', 'Callback', 'TrainingDiagnosticsWarning', 'Diagnostics', 'EMA', 'MetricMonitor',
-           'EarlyStopping', 'Checkpointer', 'write_history', 'TrainingError', 'Trainer']
+__all__ = ['objective_for', 'WarmupCosine', 'drop_modalities', 'SensorAugment', 'MixWindows', 'Optimization', 'Batching',
+           'Checkpointing', 'Monitoring', 'Callback', 'TrainingDiagnosticsWarning', 'Diagnostics', 'EMA',
+           'MetricMonitor', 'EarlyStopping', 'Checkpointer', 'write_history', 'TrainingError', 'Trainer']
 
 # %% ../nbs/09_train.ipynb #0e86ef94
 _log = logging.getLogger("mmdistill.train")
@@ -106,6 +106,33 @@ class SensorAugment:
             if self.jitter: x = x + self.jitter * torch.randn(x.shape).to(dev)
             if idx is not None and x.shape[1] == T: x = x.gather(1, idx[..., None].expand(-1, -1, x.shape[2]))
             out[m] = x
+        return out
+
+# %% ../nbs/09_train.ipynb #657a7c79
+class MixWindows:
+    "Mix each window of a batch, with probability `p`, with another window of the batch: `mixup` (weighted sum) or `splice` (a stretch of time)."
+    def __init__(self, mode: str = "mixup", p: float = 0.5, max_fraction: float = 0.5, modalities: list | None = None):
+        if mode not in ("mixup", "splice"): raise ValueError(f"mode must be 'mixup' or 'splice', got {mode!r}")
+        for name, v, low_open in (("p", p, False), ("max_fraction", max_fraction, True)):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (0 < v <= 1 if low_open else 0 <= v <= 1):
+                raise ValueError(f"{name} must be a number in {'(0' if low_open else '[0'}, 1], got {v!r}")
+        self.mode, self.p, self.max_fraction, self.modalities = mode, float(p), float(max_fraction), modalities
+
+    def __call__(self, batch: dict) -> dict:
+        names = [m for m in modality_names(batch) if batch[m].ndim == 3 and (self.modalities is None or m in self.modalities)]
+        if not names or self.p == 0: return batch
+        B = batch[names[0]].shape[0]
+        other, on = torch.randperm(B), torch.rand(B) < self.p
+        if self.mode == "mixup": lam = torch.where(on, torch.rand(B).clamp(min=1 - self.max_fraction), torch.ones(B))
+        else: length = torch.rand(B) * self.max_fraction * on; start = torch.rand(B) * (1 - length)
+        out = dict(batch)
+        for m in names:
+            x = batch[m]; dev, T = x.device, x.shape[1]
+            if self.mode == "mixup": out[m] = torch.lerp(x[other.to(dev)], x, lam.to(x.dtype).to(dev)[:, None, None])
+            else:
+                t = torch.arange(T)[None]
+                first, stop = (start * T).long()[:, None], ((start + length) * T).long()[:, None]
+                out[m] = torch.where(((t >= first) & (t < stop)).to(dev)[..., None], x[other.to(dev)], x)
         return out
 
 # %% ../nbs/09_train.ipynb #541397d8
