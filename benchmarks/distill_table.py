@@ -73,6 +73,28 @@ def main():
     print(render(result))
 
 
+def paired_difference(distilled, alone) -> dict:
+    "Distilled minus alone per seed (points), their mean and its 95% Student-t interval (None for fewer than 2 seeds)."
+    from scipy import stats
+    d = 100 * (np.asarray(distilled, dtype=float) - np.asarray(alone, dtype=float))
+    out = {"values": d.tolist(), "mean": float(d.mean()), "low": None, "high": None}
+    if len(d) >= 2:
+        half = float(stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)))
+        out.update(low=out["mean"] - half, high=out["mean"] + half)
+    return out
+
+
+def per_seed(result: dict) -> list:
+    "Markdown rows, one per seed: each model's test accuracy and distilled minus alone."
+    s = result["summary"]
+    cols = ["teacher (acc + gyro), head", "student alone (acc)", "student distilled (acc)", "student distilled, ONNX INT8"]
+    lines = ["| seed | teacher | student alone | student distilled | INT8 | distilled − alone (points) |", "|---|---|---|---|---|---|"]
+    for i, seed in enumerate(result["seeds"]):
+        v = [s[c]["values"][i] for c in cols]
+        lines.append(f"| {seed} | " + " | ".join(f"{100 * x:.1f}%" for x in v) + f" | {100 * (v[2] - v[1]):+.1f} |")
+    return lines
+
+
 def render(result: dict, section: bool = False) -> str:
     "The results as a Markdown table; `section` adds the title and a command column for `benchmarks/results.md`."
     quick = " — **quick run: a smoke test, not a result**" if result.get("quick") else ""
@@ -88,6 +110,10 @@ def render(result: dict, section: bool = False) -> str:
         lines.append(f"| {label} | {100 * s['mean']:.1f} ± {100 * s['std']:.1f}% | {params} | {size} |{cmd}")
     lines += ["", f"Distilled student beats the student alone on {result['kd_beats_scratch']}; INT8 accepted (≤ 1 point below FP32) "
               f"on {sum(result['accepted'])}/{len(result['accepted'])} seeds; {np.mean(result['seconds']):.0f} s per seed."]
+    d = paired_difference(result["summary"]["student distilled (acc)"]["values"], result["summary"]["student alone (acc)"]["values"])
+    interval = (f" (95% interval {d['low']:+.1f} to {d['high']:+.1f}, Student t over {len(d['values'])} paired seeds)"
+                if d["low"] is not None else " (one seed: no interval)")
+    lines += ["", f"Distilled minus alone, paired by seed: {d['mean']:+.1f} points{interval}.", ""] + per_seed(result) + ([] if section else [""])
     if section:
         lines += ["", "Each seed runs the main job (`mmdistill.jobs.run_demo`, as `mmdistill demo`): the acc + gyro teacher, the "
                   "conv-only microcontroller student trained alone and distilled from it, and the distilled student exported "
