@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy import stats
 
 from mmdistill.recipes import DemoConfig
 from mmdistill.jobs import run_demo
@@ -75,7 +76,6 @@ def main():
 
 def paired_difference(distilled, alone) -> dict:
     "Distilled minus alone per seed (points), their mean and its 95% Student-t interval (None for fewer than 2 seeds)."
-    from scipy import stats
     d = 100 * (np.asarray(distilled, dtype=float) - np.asarray(alone, dtype=float))
     out = {"values": d.tolist(), "mean": float(d.mean()), "low": None, "high": None}
     if len(d) >= 2:

@@ -470,7 +470,8 @@ def _train_loader(data, batches: Batching, seed: int, num_replicas: int = 1, ran
     if b.sampler == "balanced":
         labels = getattr(data, "labels", None)
         if labels is None:
-            raise ValueError("sampler='balanced' needs a dataset with a `labels` array; use sampler='random' for unlabelled data")
+            raise ValueError("sampler='balanced' draws class-balanced batches from the dataset's `labels` array (one class id per "
+                             f"item), and this {type(data).__name__} has none: set its `labels` attribute, or use sampler='random'")
         P = b.classes_per_batch or min(len(np.unique(np.asarray(labels))), 8)
         K = b.samples_per_class or max(2, b.batch_size // P)
         bs = ClassBalancedBatchSampler(labels, P, K, seed=seed, num_replicas=num_replicas, rank=rank, class_choice=b.class_choice)
