@@ -5,8 +5,12 @@ the acc + gyro teacher, the conv-only microcontroller student trained alone and 
 then the distilled student exported to ONNX and quantized to INT8. Accuracies are on the nine test subjects;
 every choice is made on the validation subjects.
 
-    python benchmarks/distill_table.py --seeds 0 1 2 --out runs/distill_table
+    python benchmarks/distill_table.py --seeds 0 1 2 3 4 --out runs/distill_table
     python benchmarks/distill_table.py --quick     # one seed, two epochs per model: a smoke test, not a result
+    python benchmarks/distill_table.py --recipe light --seeds 0 1 2 3 4   # what `mmdistill demo` runs
+
+`--recipe` names a `DemoConfig.preset` (default full, the recipe of the README's main table); each recipe has its own
+section of `benchmarks/results.md`.
 
 writes `results.json` and `results.md` in `--out`, its section of `benchmarks/results.md`, and prints the table.
 """
@@ -17,7 +21,7 @@ import numpy as np
 import torch
 from scipy import stats
 
-from mmdistill.recipes import DemoConfig
+from mmdistill.recipes import DEMO_RECIPES, DemoConfig
 from mmdistill.jobs import run_demo
 from mmdistill.evaluate import save_json
 
@@ -27,9 +31,10 @@ import _results  # noqa: E402
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--out", default="runs/distill_table")
     ap.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
+    ap.add_argument("--recipe", default="full", choices=sorted(DEMO_RECIPES), help="the DemoConfig.preset each seed runs")
     ap.add_argument("--quick", action="store_true", help="seed 0 only, two epochs per model: checks that the script works")
     ap.add_argument("--results", default=None, help="results file (default benchmarks/results.md)")
     ap.add_argument("--render-only", action="store_true", help="rewrite results.md from an existing results.json")
@@ -40,13 +45,13 @@ def main():
     if a.render_only:
         result = json.loads((out / "results.json").read_text())
         (out / "results.md").write_text(render(result)); print(render(result))
-        _results.write_section("distill", render(result, section=True), a.results)
+        _results.write_section(section_name(result), render(result, section=True), a.results)
         return
     torch.set_num_threads(a.threads)
     load = _results.load_busy()
     reports = []
     for seed in a.seeds:
-        r = run_demo(out / f"seed{seed}", DemoConfig(seed=seed, quick=a.quick))
+        r = run_demo(out / f"seed{seed}", DemoConfig.preset(a.recipe, seed=seed, quick=a.quick))
         reports.append(r)
         print(json.dumps({"seed": seed, **{k: r[k]["accuracy"] for k in ("teacher", "student_scratch", "student_kd", "fp32", "int8")}}), flush=True)
     rows = [("teacher (acc + gyro), head", "teacher", "accuracy", "params", None),
@@ -62,7 +67,8 @@ def main():
                           "params": reports[0][part][pkey] if pkey else None, "bytes": reports[0][part][skey] if skey else None}
     kd_wins = sum(r["student_kd"]["accuracy"] > r["student_scratch"]["accuracy"] for r in reports)
     machine = f"{_results.machine(a.threads, ('torch', 'onnxruntime'))}; {load}"
-    command = (f"python benchmarks/distill_table.py --seeds {' '.join(map(str, a.seeds))}" + (" --quick" if a.quick else "")
+    command = (f"python benchmarks/distill_table.py" + (f" --recipe {a.recipe}" if a.recipe != "full" else "")
+               + f" --seeds {' '.join(map(str, a.seeds))}" + (" --quick" if a.quick else "")
                + (f" --threads {a.threads}" if a.threads != ap.get_default("threads") else ""))
     result = {"seeds": a.seeds, "summary": summary, "kd_beats_scratch": f"{kd_wins}/{len(reports)} seeds",
               "accepted": [r["accepted"] for r in reports], "seconds": [r["seconds"]["total"] for r in reports],
@@ -70,8 +76,14 @@ def main():
               "quick": a.quick}
     save_json(result, out / "results.json")
     (out / "results.md").write_text(render(result))
-    _results.write_section("distill", render(result, section=True), a.results)
+    _results.write_section(section_name(result), render(result, section=True), a.results)
     print(render(result))
+
+
+def section_name(result: dict) -> str:
+    "The results.md section of a run: `distill` for the full recipe, `distill_<recipe>` for another."
+    recipe = result["config"].get("recipe", "full")
+    return "distill" if recipe == "full" else f"distill_{recipe}"
 
 
 def paired_difference(distilled, alone) -> dict:
@@ -98,9 +110,11 @@ def per_seed(result: dict) -> list:
 def render(result: dict, section: bool = False) -> str:
     "The results as a Markdown table; `section` adds the title and a command column for `benchmarks/results.md`."
     quick = " — **quick run: a smoke test, not a result**" if result.get("quick") else ""
-    head = ([f"## 4. Distillation table: HAPT test subjects, {len(result['seeds'])} seed{'s' if len(result['seeds']) > 1 else ''}{quick}", "",
+    recipe = result["config"].get("recipe", "full")
+    number, seeds = ("4" if recipe == "full" else "4b"), f"{len(result['seeds'])} seed{'s' if len(result['seeds']) > 1 else ''}"
+    head = ([f"## {number}. Distillation table, {recipe} recipe: HAPT test subjects, {seeds}{quick}", "",
              f"{result['date']}; {result['machine']}.", ""] if section else
-            [f"HAPT distillation, {len(result['seeds'])} seeds ({result['date']}, {result['machine']})", ""])
+            [f"HAPT distillation, {recipe} recipe, {seeds} ({result['date']}, {result['machine']})", ""])
     cmd = f" `{result['command']}` |" if section else ""
     lines = head + ["| model | test accuracy (mean ± std) | parameters | file |" + (" command |" if section else ""),
                     "|---|---|---|---|" + ("---|" if section else "")]
@@ -115,7 +129,11 @@ def render(result: dict, section: bool = False) -> str:
                 if d["low"] is not None else " (one seed: no interval)")
     lines += ["", f"Distilled minus alone, paired by seed: {d['mean']:+.1f} points{interval}.", ""] + per_seed(result) + ([] if section else [""])
     if section:
-        lines += ["", "Each seed runs the main job (`mmdistill.jobs.run_demo`, as `mmdistill demo`): the acc + gyro teacher, the "
+        c = result["config"]
+        lines += ["", f"Recipe `DemoConfig.preset('{recipe}')`: teacher {c['teacher_epochs']} epochs (dropout "
+                  f"{c.get('teacher_dropout', 0.2)}), students {c['student_epochs']} epochs, KD alpha {c['kd_alpha']}, "
+                  f"temperature {c['kd_temperature']}.",
+                  "", "Each seed runs the main job (`mmdistill.jobs.run_demo`, as `mmdistill demo --recipe " + recipe + "`): the acc + gyro teacher, the "
                   "conv-only microcontroller student trained alone and distilled from it, and the distilled student exported "
                   "to ONNX and quantized to INT8. Accuracy on the nine test subjects; every choice made on the validation "
                   "subjects. Parameters: PyTorch model; file: .onnx bytes. Every row comes from the one command below."]

@@ -4,7 +4,8 @@ Runs the real command (`mmdistill demo --out runs/bench/demo --no-progress --thr
 the seconds per stage that `run_demo` writes into its `report.json` (`seconds`); the difference between the process's
 wall time and the stages' total is start-up (Python, imports) and writing the report.
 
-    python benchmarks/end_to_end.py              # the full demo (about 2.5 minutes on 2 cores)
+    python benchmarks/end_to_end.py              # the demo as `make demo` runs it (light recipe, about 3 minutes on 2 cores)
+    python benchmarks/end_to_end.py --recipe full   # the full recipe (about 6 minutes)
     python benchmarks/end_to_end.py --quick      # `mmdistill demo --quick`: two epochs per model, a smoke test
 """
 from __future__ import annotations
@@ -29,6 +30,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--recipe", default="light", help="the demo's --recipe (light, its default, or full)")
     ap.add_argument("--out", default="runs/bench/demo")
     ap.add_argument("--quick", action="store_true", help="mmdistill demo --quick: checks that the script works")
     ap.add_argument("--results", default=None, help="results file (default benchmarks/results.md)")
@@ -37,7 +39,7 @@ def main():
     if out.exists(): shutil.rmtree(out)  # a fresh run folder: nothing is resumed
     exe = Path(sys.executable).with_name("mmdistill")
     cli = [str(exe)] if exe.exists() else [sys.executable, "-c", "import sys; from mmdistill.cli import main; sys.exit(main())"]
-    args = ["demo", "--out", str(out), "--seed", str(a.seed), "--threads", str(a.threads), "--no-progress"] + (["--quick"] if a.quick else [])
+    args = ["demo", "--out", str(out), "--seed", str(a.seed), "--recipe", a.recipe, "--threads", str(a.threads), "--no-progress"] + (["--quick"] if a.quick else [])
     load = _results.load_busy()
     env = {**os.environ, "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1")}
     t0 = time.perf_counter()
@@ -57,7 +59,7 @@ def main():
         f"## 5. End to end: stages of `mmdistill demo`{quick}", "",
         f"{_results.today()}; {_results.machine(a.threads, ('torch', 'onnxruntime'))}; {load}.", "",
         _results.table(["stage", "what", "seconds", "share of stages"], rows), "",
-        f"Teacher {cfg['teacher_epochs']} epochs, students {cfg['student_epochs']} epochs each (early stopping may end them "
+        f"Recipe {cfg.get('recipe', 'full')}: teacher {cfg['teacher_epochs']} epochs, students {cfg['student_epochs']} epochs each (early stopping may end them "
         f"sooner), seed {a.seed}. Stage times are `run_demo`'s own (`report.json`, `seconds`); the run's results: teacher "
         f"{100 * report['teacher']['accuracy']:.1f}%, student alone {100 * report['student_scratch']['accuracy']:.1f}%, "
         f"distilled {100 * report['student_kd']['accuracy']:.1f}%, INT8 {100 * report['int8']['accuracy']:.1f}% "

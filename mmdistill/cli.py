@@ -11,7 +11,7 @@ import torch
 import mmdistill
 from .datasets import hapt_summary
 from .jobs import quantize_checkpoint, report_markdown, run_demo
-from .recipes import DemoConfig
+from .recipes import DEMO_RECIPES, DemoConfig
 
 # %% auto #0
 __all__ = ['build_parser', 'main']
@@ -23,7 +23,7 @@ def _cmd_data(args) -> int:
 
 def _cmd_demo(args) -> int:
     if args.threads: torch.set_num_threads(args.threads)
-    cfg = DemoConfig(seed=args.seed, quick=args.quick)
+    cfg = DemoConfig.preset(args.recipe, seed=args.seed, quick=args.quick)
     r = run_demo(args.out, cfg, progress=not args.no_progress)
     print(report_markdown(r))
     print(f"report, plots and models in {args.out}")
@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("demo", help="the main job on HAPT: teacher, students, INT8 export and its accuracy gate")
     m.add_argument("--out", default="runs/demo", help="run folder for the report, plots and models (default: runs/demo)")
     m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--recipe", choices=sorted(DEMO_RECIPES), default="light",
+                   help="light (default, about 3 min on 2 cores) or full (the README's tables, about 6 min); see DemoConfig.preset")
     m.add_argument("--quick", action="store_true", help="two epochs per model: a smoke run of every stage, not a result")
     m.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     m.add_argument("--no-progress", action="store_true", help="no progress bars")

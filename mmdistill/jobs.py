@@ -122,6 +122,10 @@ def report_markdown(r: dict) -> str:
               f"INT8 student: {r['int8']['macs']:,} multiply-accumulates, ~{r['int8']['peak_activation_bytes']:,} bytes of peak "
               f"activations, {r['int8']['weight_bytes']:,} bytes of weights.",
               "Seconds per stage: " + ", ".join(f"{k} {v:.0f}" for k, v in r["seconds"].items()) + "."]
+    if "config" in r:
+        c = r["config"]
+        lines.append(f"Recipe: {c.get('recipe', 'full')} (teacher {c['teacher_epochs']} epochs, students {c['student_epochs']} "
+                     f"epochs{', quick: a smoke run, not a result' if c.get('quick') else ''}), seed {c['seed']}.")
     return "\n".join(lines) + "\n"
 
 # %% ../nbs/17_jobs.ipynb #6d94c02d

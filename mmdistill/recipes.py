@@ -19,18 +19,19 @@ from .models import MultimodalModel
 from .train import SensorAugment, Trainer
 
 # %% auto #0
-__all__ = ['DemoConfig', 'hapt_teacher', 'fit_hapt_teacher', 'fit_hapt_student', 'hapt_targets']
+__all__ = ['DEMO_RECIPES', 'DemoConfig', 'hapt_teacher', 'fit_hapt_teacher', 'fit_hapt_student', 'hapt_targets']
 
 # %% ../nbs/12_recipes.ipynb #9f7fc62b
 @dataclass
 class DemoConfig:
-    "Settings of `run_demo`, the main job on HAPT."
+    "Settings of `run_demo`, the main job on HAPT; `DemoConfig.preset(name)` starts from a named recipe."
     seed: int = 0
     teacher_epochs: int = 20
     teacher_stride: int = 32        # the teacher's training windows start every 32 steps (75% overlap), not 64
     student_epochs: int = 30
     teacher_dim: int = 64
     teacher_summary: bool = True    # the teacher's encoders add a whole-window statistics token
+    teacher_dropout: float = 0.2
     student_channels: tuple = (16, 32, 32)
     lr: float = 1e-3
     classes_per_batch: int = 6
@@ -40,11 +41,28 @@ class DemoConfig:
     kd_alpha: float = 0.5
     threshold: float = 0.01
     calibration_samples: int = 300
+    fused: bool = False             # torch's fused AdamW kernel in every training of the job
+    recipe: str = "full"            # the named recipe these settings started from
     quick: bool = False
 
     def __post_init__(self):
+        if self.recipe not in DEMO_RECIPES:
+            raise ValueError(f"unknown recipe {self.recipe!r}: use one of {sorted(DEMO_RECIPES)}")
         if self.quick: self.teacher_epochs, self.student_epochs = min(self.teacher_epochs, 2), min(self.student_epochs, 2)
         self.student_channels = tuple(self.student_channels)
+
+    @classmethod
+    def preset(cls, recipe: str = "full", **changes) -> DemoConfig:
+        "The settings of the recipe named `recipe` in `DEMO_RECIPES`, with `changes` on top."
+        if recipe not in DEMO_RECIPES:
+            raise ValueError(f"unknown recipe {recipe!r}: use one of {sorted(DEMO_RECIPES)}")
+        return cls(**{**DEMO_RECIPES[recipe], **changes, "recipe": recipe})
+
+DEMO_RECIPES = {
+    "full": {},   # the defaults above: the README's main figures
+    "light": dict(teacher_epochs=8, teacher_dropout=0.0, student_epochs=20, fused=True),  # `mmdistill demo`: about 3 minutes on 2 cores
+}
+
 
 # %% ../nbs/12_recipes.ipynb #7a1fc8b7
 def hapt_teacher(dim: int = 64, patch_size: int = 8, depth: int = 2, num_heads: int = 4, dropout: float = 0.2,
@@ -67,9 +85,10 @@ def fit_hapt_teacher(data: dict, out_dir, cfg: DemoConfig | None = None, progres
     if cfg.teacher_stride:  # denser crops of the same training subjects, scaled like the evaluation splits
         train = load_hapt(train.split, window=train.window, stride=cfg.teacher_stride, stats=train.stats,
                           subjects=np.unique(train.subjects).tolist())
-    trainer = Trainer(hapt_teacher(dim=cfg.teacher_dim, summary=cfg.teacher_summary), train, SupConCELoss(cfg.temperature), data["val"],
+    model = hapt_teacher(dim=cfg.teacher_dim, summary=cfg.teacher_summary, dropout=cfg.teacher_dropout)
+    trainer = Trainer(model, train, SupConCELoss(cfg.temperature), data["val"],
                       epochs=cfg.teacher_epochs, lr=cfg.lr, weight_decay=0.1, classes_per_batch=cfg.classes_per_batch,
-                      samples_per_class=cfg.samples_per_class, ema=0.99, batch_transform=SensorAugment(8, 0.1, 0.05),
+                      samples_per_class=cfg.samples_per_class, ema=0.99, fused=cfg.fused, batch_transform=SensorAugment(8, 0.1, 0.05),
                       out_dir=out_dir, seed=cfg.seed, progress=progress)
     trainer.fit()
     return trainer
@@ -84,7 +103,7 @@ def fit_hapt_student(data: dict, out_dir, cfg: DemoConfig | None = None, teacher
     seed_everything(cfg.seed)
     model = mcu_student(channels=cfg.student_channels)
     common = dict(epochs=cfg.student_epochs, lr=3e-3, weight_decay=0.01, classes_per_batch=cfg.classes_per_batch,
-                  samples_per_class=cfg.samples_per_class, out_dir=out_dir, seed=cfg.seed, progress=progress,
+                  samples_per_class=cfg.samples_per_class, out_dir=out_dir, seed=cfg.seed, progress=progress, fused=cfg.fused,
                   batch_transform=SensorAugment(8, 0.1, 0.05))
     run = (Trainer(model, data["train"], torch.nn.CrossEntropyLoss(), data["val"], **common) if teacher is None else
            Distiller(model, {"teacher": teacher}, data["train"], data["val"], temperature=cfg.kd_temperature,

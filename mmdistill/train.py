@@ -160,6 +160,7 @@ class Optimization:
     warmup: float = 0.05           # the fraction of all steps spent in linear warmup ("cosine")
     min_lr_ratio: float = 0.01     # the cosine ends at `lr * min_lr_ratio`
     grad_clip: float | None = 1.0  # the largest gradient norm; None: no clipping
+    fused: bool = False            # torch's fused Adam / AdamW kernel: the same update in one kernel, much faster steps on small models
     def __post_init__(self):
         _choice("optimizer", self.optimizer, ("adamw", "adam", "sgd"))
         _choice("schedule", self.schedule, ("cosine", "plateau", "constant"))
@@ -168,6 +169,7 @@ class Optimization:
         _number("warmup", self.warmup, high=1.0)
         _number("min_lr_ratio", self.min_lr_ratio, high=1.0)
         if self.grad_clip is not None: _number("grad_clip", self.grad_clip, above=True, hint=" (None switches clipping off)")
+        if self.fused and self.optimizer == "sgd": raise ValueError("fused=True applies to optimizer='adam' or 'adamw', not 'sgd'")
 
 # %% ../nbs/09_train.ipynb #50936687
 @dataclass
@@ -491,7 +493,7 @@ def _make_optimizer(model: nn.Module, optim: Optimization) -> torch.optim.Optimi
     if not any(p.requires_grad for p in model.parameters()):
         raise ValueError("the model has no trainable parameter; unfreeze something before training")
     cls = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam, "sgd": torch.optim.SGD}[optim.optimizer]
-    extra = {"momentum": 0.9} if optim.optimizer == "sgd" else {}
+    extra = {"momentum": 0.9} if optim.optimizer == "sgd" else {"fused": True} if optim.fused else {}
     return cls(model.parameters(), lr=optim.lr, weight_decay=optim.weight_decay, **extra)
 
 def _make_scheduler(optimizer, optim: Optimization, total_steps: int, mode: str):

@@ -29,3 +29,10 @@ def test_per_seed_rows_follow_the_seeds():
     rows = distill_table.per_seed(result)
     assert rows[2] == "| 3 | 95.0% | 88.0% | 91.0% | 90.5% | +3.0 |"
     assert rows[3] == "| 7 | 94.0% | 90.0% | 89.0% | 88.5% | -1.0 |"
+
+
+def test_each_recipe_has_its_own_results_section():
+    assert distill_table.section_name({"config": {"recipe": "full"}}) == "distill"
+    assert distill_table.section_name({"config": {}}) == "distill"   # results written before recipes had names
+    assert distill_table.section_name({"config": {"recipe": "light"}}) == "distill_light"
+    assert "distill_light" in distill_table._results.SECTIONS
