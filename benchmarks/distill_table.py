@@ -44,6 +44,7 @@ def main():
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
     if a.render_only:
         result = json.loads((out / "results.json").read_text())
+        result.setdefault("best_epochs", best_epochs(out, result["seeds"]))
         (out / "results.md").write_text(render(result)); print(render(result))
         _results.write_section(section_name(result), render(result, section=True), a.results)
         return
@@ -70,7 +71,7 @@ def main():
     command = (f"python benchmarks/distill_table.py" + (f" --recipe {a.recipe}" if a.recipe != "full" else "")
                + f" --seeds {' '.join(map(str, a.seeds))}" + (" --quick" if a.quick else "")
                + (f" --threads {a.threads}" if a.threads != ap.get_default("threads") else ""))
-    result = {"seeds": a.seeds, "summary": summary, "kd_beats_scratch": f"{kd_wins}/{len(reports)} seeds",
+    result = {"seeds": a.seeds, "summary": summary, "best_epochs": best_epochs(out, a.seeds), "kd_beats_scratch": f"{kd_wins}/{len(reports)} seeds",
               "accepted": [r["accepted"] for r in reports], "seconds": [r["seconds"]["total"] for r in reports],
               "config": reports[0]["config"], "machine": machine, "date": time.strftime("%Y-%m-%d"), "command": command,
               "quick": a.quick}
@@ -96,14 +97,25 @@ def paired_difference(distilled, alone) -> dict:
     return out
 
 
+def best_epochs(out: Path, seeds) -> dict:
+    "Per seed, the epoch each student's checkpoint was chosen at (best validation accuracy), from the run folders' histories."
+    def best(path):
+        h = json.loads(path.read_text()) if path.exists() else []
+        return max(h, key=lambda r: r["val_accuracy"])["epoch"] if h else None
+    return {str(seed): {m: best(out / f"seed{seed}" / m / "history.json") for m in ("student_scratch", "student_kd")} for seed in seeds}
+
+
 def per_seed(result: dict) -> list:
-    "Markdown rows, one per seed: each model's test accuracy and distilled minus alone."
-    s = result["summary"]
+    "Markdown rows, one per seed: each model's test accuracy, distilled minus alone, and the students' chosen epochs."
+    s, epochs = result["summary"], result.get("best_epochs") or {}
     cols = ["teacher (acc + gyro), head", "student alone (acc)", "student distilled (acc)", "student distilled, ONNX INT8"]
-    lines = ["| seed | teacher | student alone | student distilled | INT8 | distilled − alone (points) |", "|---|---|---|---|---|---|"]
+    lines = ["| seed | teacher | student alone | student distilled | INT8 | distilled − alone (points) | chosen epoch, alone / distilled |",
+             "|---|---|---|---|---|---|---|"]
     for i, seed in enumerate(result["seeds"]):
         v = [s[c]["values"][i] for c in cols]
-        lines.append(f"| {seed} | " + " | ".join(f"{100 * x:.1f}%" for x in v) + f" | {100 * (v[2] - v[1]):+.1f} |")
+        e = epochs.get(str(seed), {})
+        chosen = f"{e.get('student_scratch')} / {e.get('student_kd')}" if e else ""
+        lines.append(f"| {seed} | " + " | ".join(f"{100 * x:.1f}%" for x in v) + f" | {100 * (v[2] - v[1]):+.1f} | {chosen} |")
     return lines
 
 

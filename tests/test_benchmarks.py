@@ -27,8 +27,18 @@ def test_per_seed_rows_follow_the_seeds():
                                            "student distilled (acc)": vals(0.91, 0.89),
                                            "student distilled, ONNX INT8": vals(0.905, 0.885)}}
     rows = distill_table.per_seed(result)
-    assert rows[2] == "| 3 | 95.0% | 88.0% | 91.0% | 90.5% | +3.0 |"
-    assert rows[3] == "| 7 | 94.0% | 90.0% | 89.0% | 88.5% | -1.0 |"
+    assert rows[2] == "| 3 | 95.0% | 88.0% | 91.0% | 90.5% | +3.0 |  |"
+    assert rows[3] == "| 7 | 94.0% | 90.0% | 89.0% | 88.5% | -1.0 |  |"
+    result["best_epochs"] = {"3": {"student_scratch": 4, "student_kd": 19}}
+    assert distill_table.per_seed(result)[2].endswith("| +3.0 | 4 / 19 |")
+
+
+def test_best_epochs_read_from_the_run_folders(tmp_path):
+    import json
+    (tmp_path / "seed5" / "student_kd").mkdir(parents=True)
+    (tmp_path / "seed5" / "student_kd" / "history.json").write_text(json.dumps(
+        [{"epoch": 1, "val_accuracy": 0.5}, {"epoch": 2, "val_accuracy": 0.8}, {"epoch": 3, "val_accuracy": 0.7}]))
+    assert distill_table.best_epochs(tmp_path, [5]) == {"5": {"student_scratch": None, "student_kd": 2}}
 
 
 def test_each_recipe_has_its_own_results_section():
