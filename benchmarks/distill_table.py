@@ -45,6 +45,10 @@ def main():
     if a.render_only:
         result = json.loads((out / "results.json").read_text())
         result.setdefault("best_epochs", best_epochs(out, result["seeds"]))
+        result.setdefault("last_epoch", last_epoch_accuracy(out, result["seeds"]))
+        reports = [out / f"seed{seed}" / "report.json" for seed in result["seeds"]]
+        if "reduce_range" not in result and all(f.exists() for f in reports):
+            result["reduce_range"] = [bool(json.loads(f.read_text())["int8"].get("reduce_range")) for f in reports]
         (out / "results.md").write_text(render(result)); print(render(result))
         _results.write_section(section_name(result), render(result, section=True), a.results)
         return
@@ -71,8 +75,10 @@ def main():
     command = (f"python benchmarks/distill_table.py" + (f" --recipe {a.recipe}" if a.recipe != "full" else "")
                + f" --seeds {' '.join(map(str, a.seeds))}" + (" --quick" if a.quick else "")
                + (f" --threads {a.threads}" if a.threads != ap.get_default("threads") else ""))
-    result = {"seeds": a.seeds, "summary": summary, "best_epochs": best_epochs(out, a.seeds), "kd_beats_scratch": f"{kd_wins}/{len(reports)} seeds",
-              "accepted": [r["accepted"] for r in reports], "seconds": [r["seconds"]["total"] for r in reports],
+    result = {"seeds": a.seeds, "summary": summary, "best_epochs": best_epochs(out, a.seeds),
+              "last_epoch": last_epoch_accuracy(out, a.seeds), "kd_beats_scratch": f"{kd_wins}/{len(reports)} seeds",
+              "accepted": [r["accepted"] for r in reports], "reduce_range": [bool(r["int8"].get("reduce_range")) for r in reports],
+              "seconds": [r["seconds"]["total"] for r in reports],
               "config": reports[0]["config"], "machine": machine, "date": time.strftime("%Y-%m-%d"), "command": command,
               "quick": a.quick}
     save_json(result, out / "results.json")
@@ -105,6 +111,17 @@ def best_epochs(out: Path, seeds) -> dict:
     return {str(seed): {m: best(out / f"seed{seed}" / m / "history.json") for m in ("student_scratch", "student_kd")} for seed in seeds}
 
 
+def last_epoch_accuracy(out: Path, seeds) -> dict | None:
+    "Test accuracy of each student's last-epoch weights (`latest.safetensors`): how much choosing the epoch on 3 validation subjects moves."
+    from mmdistill.core import load_checkpoint
+    from mmdistill.datasets import load_hapt
+    from mmdistill.jobs import head_accuracy
+    paths = {seed: {m: out / f"seed{seed}" / m / "latest.safetensors" for m in ("student_scratch", "student_kd")} for seed in seeds}
+    if not all(f.exists() for d in paths.values() for f in d.values()): return None
+    test = load_hapt("test")
+    return {str(seed): {m: head_accuracy(load_checkpoint(f)[0].eval(), test) for m, f in d.items()} for seed, d in paths.items()}
+
+
 def per_seed(result: dict) -> list:
     "Markdown rows, one per seed: each model's test accuracy, distilled minus alone, and the students' chosen epochs."
     s, epochs = result["summary"], result.get("best_epochs") or {}
@@ -135,11 +152,22 @@ def render(result: dict, section: bool = False) -> str:
         size = f"{s['bytes'] / 1024:.1f} KB" if s["bytes"] else ""
         lines.append(f"| {label} | {100 * s['mean']:.1f} ± {100 * s['std']:.1f}% | {params} | {size} |{cmd}")
     lines += ["", f"Distilled student beats the student alone on {result['kd_beats_scratch']}; INT8 accepted (≤ 1 point below FP32) "
-              f"on {sum(result['accepted'])}/{len(result['accepted'])} seeds; {np.mean(result['seconds']):.0f} s per seed."]
+              f"on {sum(result['accepted'])}/{len(result['accepted'])} seeds"
+              + (f" ({sum(result['reduce_range'])} of them with 7-bit weights, their 8-bit version having lost more than the "
+                 "threshold on the validation subjects)" if "reduce_range" in result else "")
+              + f"; {np.mean(result['seconds']):.0f} s per seed."]
     d = paired_difference(result["summary"]["student distilled (acc)"]["values"], result["summary"]["student alone (acc)"]["values"])
     interval = (f" (95% interval {d['low']:+.1f} to {d['high']:+.1f}, Student t over {len(d['values'])} paired seeds)"
                 if d["low"] is not None else " (one seed: no interval)")
     lines += ["", f"Distilled minus alone, paired by seed: {d['mean']:+.1f} points{interval}.", ""] + per_seed(result) + ([] if section else [""])
+    last = result.get("last_epoch")
+    if last:
+        alone, kd = ([last[str(seed)][m] for seed in result["seeds"]] for m in ("student_scratch", "student_kd"))
+        dl = paired_difference(kd, alone)
+        span = f" ({dl['low']:+.1f} to {dl['high']:+.1f})" if dl["low"] is not None else ""
+        lines += ([] if lines[-1] == "" else [""]) + [f"The same students' last-epoch weights instead of the epoch chosen on the validation subjects (a diagnostic "
+                  f"read on the test subjects, not a choice): alone {100 * np.mean(alone):.1f} ± {100 * np.std(alone):.1f}%, "
+                  f"distilled {100 * np.mean(kd):.1f} ± {100 * np.std(kd):.1f}%, paired {dl['mean']:+.1f} points{span}.", ""]
     if section:
         c = result["config"]
         lines += ["", f"Recipe `DemoConfig.preset('{recipe}')`: teacher {c['teacher_epochs']} epochs (dropout "

@@ -46,3 +46,9 @@ def test_each_recipe_has_its_own_results_section():
     assert distill_table.section_name({"config": {}}) == "distill"   # results written before recipes had names
     assert distill_table.section_name({"config": {"recipe": "light"}}) == "distill_light"
     assert "distill_light" in distill_table._results.SECTIONS
+
+
+def test_last_epoch_diagnostic_needs_every_student(tmp_path):
+    (tmp_path / "seed0" / "student_kd").mkdir(parents=True)
+    (tmp_path / "seed0" / "student_kd" / "latest.safetensors").write_bytes(b"")
+    assert distill_table.last_epoch_accuracy(tmp_path, [0]) is None   # student_scratch/latest.safetensors is missing
