@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse, json, os, shutil, subprocess, sys, time
 from pathlib import Path
 
+from mmdistill.recipes import DEMO_RECIPES
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _results  # noqa: E402
 
@@ -30,7 +32,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--recipe", default="light", help="the demo's --recipe (light, its default, or full)")
+    ap.add_argument("--recipe", default="light", choices=sorted(DEMO_RECIPES), help="the demo's --recipe (light, its default, or full)")
     ap.add_argument("--out", default="runs/bench/demo")
     ap.add_argument("--quick", action="store_true", help="mmdistill demo --quick: checks that the script works")
     ap.add_argument("--results", default=None, help="results file (default benchmarks/results.md)")
