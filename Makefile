@@ -34,6 +34,7 @@ bench: install $(BENCH_STAMP)
 	$(PY) benchmarks/supcon.py --threads $(BENCH_THREADS)
 	$(PY) benchmarks/sampler.py
 	$(PY) benchmarks/inference.py
+	$(PY) benchmarks/optimizer.py --threads $(BENCH_THREADS)
 	$(PY) benchmarks/distill_table.py --threads $(BENCH_THREADS)
 	$(PY) benchmarks/distill_table.py --recipe light --threads $(BENCH_THREADS)
 	$(PY) benchmarks/end_to_end.py --threads $(BENCH_THREADS)
