@@ -156,7 +156,7 @@ def hapt_windows(window: int = 128, stride: int = 64, recordings: dict | None = 
             "start": np.array(start, dtype=np.int64)}
 
 # %% ../nbs/02_datasets.ipynb #2f4d2efb
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2  # 2: the digest covers window and stride
 _CACHE_KEYS = ("acc", "gyro", "label", "subject", "experiment", "start")
 
 def default_cache_dir() -> Path:
