@@ -22,8 +22,8 @@ from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 # %% auto #0
 __all__ = ['RESERVED_KEYS', 'IMAGE_EXTENSIONS', 'MODALITY_KINDS', 'modality_names', 'modality_mask', 'to_device',
            'collate_multimodal', 'sample_dict', 'Samples', 'as_samples', 'input_name', 'eval_loader',
-           'SyntheticMultimodal', 'load_sensor_csv', 'natural_key', 'load_image', 'load_images', 'load_video',
-           'hz_to_mel', 'mel_to_hz', 'mel_filterbank', 'log_mel_spectrogram', 'load_wav', 'infer_kind',
+           'SyntheticMultimodal', 'ArrayDataset', 'load_sensor_csv', 'natural_key', 'load_image', 'load_images',
+           'load_video', 'hz_to_mel', 'mel_to_hz', 'mel_filterbank', 'log_mel_spectrogram', 'load_wav', 'infer_kind',
            'ManifestDataset', 'check_no_leakage']
 
 # %% ../nbs/01_data.ipynb #845ce355
@@ -366,6 +366,167 @@ def __getitem__(self: SyntheticMultimodal, i: int) -> dict[str, Any]:
 def collate_fn(self: SyntheticMultimodal, samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     "`collate_multimodal` with this dataset's shapes, so a batch that misses a modality entirely still has it."
     return collate_multimodal(samples, shapes=self.modalities)
+
+# %% ../nbs/01_data.ipynb #29d498a4
+def _finite_check(name: str, a: np.ndarray) -> None:
+    "A ValueError naming the first sample of `a` that holds NaN or Inf."
+    if a.dtype.kind in "fc" and not np.isfinite(a).all():
+        bad = np.flatnonzero(~np.isfinite(a.reshape(len(a), -1)).all(1))
+        raise ValueError(f"{name} has NaN or Inf in {len(bad)} sample(s), the first at index {int(bad[0])}; "
+                         f"fill or drop those samples before building the dataset.")
+
+
+def _as_rows(name: str, v: Any) -> np.ndarray:
+    "`v` as a numpy array of rows, checked to have at least one row."
+    a = v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v)
+    if a.dtype == object: raise TypeError(f"{name} holds Python objects (dtype object); give a numeric array.")
+    if a.ndim == 0 or len(a) == 0: raise ValueError(f"{name} has shape {a.shape}; give one row per sample (N, ...), N >= 1.")
+    return a
+
+
+def _channel_axes(x: np.ndarray, axis: int) -> tuple[int, tuple]:
+    "The channel axis of the samples `x` `(N, ...)` as an axis of `x`, and the other axes (reduced over)."
+    if not -(x.ndim - 1) <= axis < x.ndim - 1:
+        raise ValueError(f"channel_axis {axis} does not exist in samples of shape {x.shape[1:]}")
+    c = axis % (x.ndim - 1) + 1
+    return c, tuple(i for i in range(x.ndim) if i != c)
+
+
+def _fit_stats(name: str, x: np.ndarray, axis: int) -> dict:
+    "Per-channel mean and std of `x` over every other axis (float64 sums), refusing a constant channel."
+    c, over = _channel_axes(x, axis)
+    x64 = x.astype(np.float64)
+    mean, std = x64.mean(axis=over), x64.std(axis=over)
+    flat = np.flatnonzero(~(std > 0))
+    if len(flat):
+        raise ValueError(f"modality {name!r}: channel(s) {flat.tolist()} are constant on this data (std 0), so they "
+                         f"cannot be standardised; drop those channels, pass stats=None, or pass stats= with the std "
+                         f"you choose for them.")
+    return {"mean": mean.astype(np.float32), "std": std.astype(np.float32)}
+
+
+def _check_stats(name: str, s: Any, x: np.ndarray, axis: int) -> dict:
+    "Given statistics of modality `name`, checked to hold a finite mean and a positive std per channel of `x`."
+    if not isinstance(s, Mapping) or not {"mean", "std"} <= set(s):
+        raise ValueError(f"stats[{name!r}] must be {{'mean': (C,), 'std': (C,)}} (another dataset's .stats), got {s!r}")
+    c, _ = _channel_axes(x, axis)
+    mean, std = (np.asarray(s[k], dtype=np.float32).reshape(-1) for k in ("mean", "std"))
+    if len(mean) != x.shape[c] or len(std) != x.shape[c]:
+        raise ValueError(f"stats[{name!r}] has {len(mean)} means and {len(std)} stds but the data has {x.shape[c]} "
+                         f"channels on axis {c} of shape {x.shape}; use statistics fitted on data of this layout.")
+    if not (np.isfinite(mean).all() and np.isfinite(std).all() and (std > 0).all()):
+        raise ValueError(f"stats[{name!r}] has a non-finite mean or a std that is not positive ({std.tolist()}); "
+                         f"a std of 0 would divide by zero.")
+    return {"mean": mean, "std": std}
+
+
+class ArrayDataset(Dataset):
+    "In-memory multimodal samples from one array `(N, ...)` per modality, with optional integer `labels`, float `targets` and per-channel standardisation."
+    def __init__(self, arrays: Mapping[str, Any], labels: Any = None, targets: Mapping[str, Any] | None = None,
+                 stats: None | str | Mapping[str, Mapping] = None, classes: Sequence[str] | None = None,
+                 channel_axis: int | Mapping[str, int] = -1):
+        if not isinstance(arrays, Mapping) or not arrays:
+            raise ValueError("arrays must be a non-empty dict {modality: (N, ...) array}, e.g. {'acc': windows}")
+        data = {k: _as_rows(f"arrays[{k!r}]", arrays[k]) for k in sorted(arrays)}
+        targets = {k: _as_rows(f"targets[{k!r}]", v) for k, v in (targets or {}).items()}
+        clash = sorted((set(data) & ({"label", "mask", "target"} | set(targets))) | (set(targets) & {"label", "mask"}))
+        if clash: raise ValueError(f"the name(s) {clash} are taken (label, mask, a target or a modality twice); rename them.")
+        sizes = {**{f"arrays[{k!r}]": len(v) for k, v in data.items()}, **{f"targets[{k!r}]": len(v) for k, v in targets.items()}}
+        if labels is not None:
+            labels = _as_rows("labels", labels)
+            sizes["labels"] = len(labels)
+        if len(set(sizes.values())) > 1: raise ValueError(f"every array needs the same number of samples N; got {sizes}")
+        for k, v in data.items():
+            if v.ndim < 2: raise ValueError(f"arrays[{k!r}] has shape {v.shape}: one value per sample; a modality needs "
+                                            f"at least one axis per sample, e.g. shape (N, 1)")
+            if v.dtype.kind not in "biuf": raise TypeError(f"arrays[{k!r}] has dtype {v.dtype}; give numbers")
+            _finite_check(f"arrays[{k!r}]", v)
+        for k, v in targets.items():
+            if v.dtype.kind not in "biuf": raise TypeError(f"targets[{k!r}] has dtype {v.dtype}; give numbers")
+            if v.ndim != 1 and k != "target":
+                raise ValueError(f"targets[{k!r}] has shape {v.shape}: a named target is one number per sample (N,); "
+                                 f"name a (N, ...) target 'target', which batches keep apart from the modalities")
+            _finite_check(f"targets[{k!r}]", v)
+        if labels is not None:
+            if labels.ndim != 1 or labels.dtype.kind not in "iu":
+                raise ValueError(f"labels must be integer class indices, shape (N,); got dtype {labels.dtype}, shape "
+                                 f"{labels.shape}. Regression values go in targets=.")
+            if labels.min() < 0: raise ValueError(f"labels must be >= 0; sample {int(np.argmin(labels))} has {int(labels.min())}")
+            if classes is not None and labels.max() >= len(classes):
+                raise ValueError(f"label {int(labels.max())} (sample {int(np.argmax(labels))}) has no name in the {len(classes)} classes")
+        axes = {k: (channel_axis.get(k, -1) if isinstance(channel_axis, Mapping) else channel_axis) for k in data}
+        self.stats = self._stats(stats, data, axes)
+        self.signals = {k: torch.from_numpy(np.ascontiguousarray(self._scaled(k, v, axes[k]))) for k, v in data.items()}
+        self.labels = None if labels is None else labels.astype(np.int64)
+        self.targets = {k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in targets.items()}
+        self.classes = None if classes is None else list(classes)
+        self.modalities = {k: tuple(v.shape[1:]) for k, v in self.signals.items()}
+
+    def __len__(self) -> int: return len(next(iter(self.signals.values())))
+
+    def __repr__(self) -> str:
+        return (f"ArrayDataset({len(self)} samples, modalities={self.modalities}, labels={self.labels is not None}, "
+                f"targets={list(self.targets)}, normalized={self.stats is not None})")
+
+# %% ../nbs/01_data.ipynb #704f9f7f
+@patch
+def _stats(self: ArrayDataset, stats, data: dict, axes: dict) -> dict | None:
+    "The statistics to scale with: None, fitted on the float modalities of `data` ('fit'), or the given ones checked."
+    if stats is None: return None
+    floats = [k for k, v in data.items() if v.dtype.kind == "f"]
+    if isinstance(stats, str):
+        if stats != "fit": raise ValueError(f"stats must be None, 'fit' or another dataset's .stats, got {stats!r}")
+        return {k: _fit_stats(k, data[k], axes[k]) for k in floats}
+    if not isinstance(stats, Mapping): raise TypeError(f"stats must be None, 'fit' or a dict, got {type(stats).__name__}")
+    if sorted(stats) != floats:
+        raise ValueError(f"stats has modalities {sorted(stats)} but the float modalities here are {floats}; pass the "
+                         f".stats of a dataset with the same modalities")
+    return {k: _check_stats(k, stats[k], data[k], axes[k]) for k in floats}
+
+@patch
+def _scaled(self: ArrayDataset, name: str, x: np.ndarray, axis: int) -> np.ndarray:
+    "Modality `name` standardised with `self.stats` (float32); integer modalities as they are."
+    if x.dtype.kind != "f": return x
+    if self.stats is None: return x.astype(np.float32)
+    c, _ = _channel_axes(x, axis)
+    shape = [1] * x.ndim; shape[c] = -1
+    s = self.stats[name]
+    return ((x.astype(np.float64) - s["mean"].reshape(shape)) / s["std"].reshape(shape)).astype(np.float32)
+
+@patch
+def __getitem__(self: ArrayDataset, i: int) -> dict[str, Any]:
+    "Sample `i`: a tensor per modality, its `label` (an int) and its targets (0-d float tensors)."
+    if not -len(self) <= i < len(self): raise IndexError(f"index {i} is out of range for {len(self)} samples")
+    item = {k: v[i] for k, v in self.signals.items()}
+    if self.labels is not None: item["label"] = int(self.labels[i])
+    item.update({k: v[i] for k, v in self.targets.items()})
+    return item
+
+# %% ../nbs/01_data.ipynb #0b9001db
+@patch(cls_method=True)
+def from_npz(cls: ArrayDataset, path: str | os.PathLike, label_key: str | None = "label", target_keys: Sequence[str] = (),
+             **kwargs) -> ArrayDataset:
+    "An `ArrayDataset` from a `.npz` file or a folder of `.npy` files (never unpickled): `label_key` gives the labels, `target_keys` the targets, the rest are modalities."
+    path = Path(path)
+    try:
+        if path.is_dir():
+            files = sorted(path.glob("*.npy"))
+            if not files: raise FileNotFoundError(f"{path} holds no .npy file; write one array per file, named by the array.")
+            arrays = {f.stem: np.load(f, allow_pickle=False) for f in files}
+        elif path.is_file():
+            with np.load(path, allow_pickle=False) as z: arrays = {k: z[k] for k in z.files}
+        else: raise FileNotFoundError(f"{path} does not exist; give a .npz file or a folder of .npy files.")
+    except ValueError as e:
+        if "allow_pickle" not in str(e): raise
+        raise ValueError(f"{path} holds Python objects (a pickled array), which are never loaded; save plain numeric "
+                         f"arrays (np.savez with numeric dtypes).") from None
+    if isinstance(target_keys, str): target_keys = [target_keys]
+    wanted = [*target_keys, *([label_key] if label_key not in (None, "label") else [])]   # "label" itself is optional
+    missing = [k for k in wanted if k not in arrays]
+    if missing: raise KeyError(f"{path} has no array {missing[0]!r}; it has {sorted(arrays)}.")
+    labels = arrays.pop(label_key) if label_key in arrays else None
+    targets = {k: arrays.pop(k) for k in target_keys}
+    return cls(arrays, labels=labels, targets=targets or None, **kwargs)
 
 # %% ../nbs/01_data.ipynb #91b9a41a
 def load_sensor_csv(path: str | os.PathLike) -> torch.Tensor:
