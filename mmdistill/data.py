@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
 # %% auto #0
 __all__ = ['RESERVED_KEYS', 'IMAGE_EXTENSIONS', 'MODALITY_KINDS', 'modality_names', 'modality_mask', 'to_device',
-           'collate_multimodal', 'sample_dict', 'Samples', 'as_samples', 'input_name', 'eval_loader',
+           'collate_multimodal', 'sample_dict', 'Samples', 'as_samples', 'input_name', 'as_batch', 'eval_loader',
            'SyntheticMultimodal', 'ArrayDataset', 'load_sensor_csv', 'natural_key', 'load_image', 'load_images',
            'load_video', 'hz_to_mel', 'mel_to_hz', 'mel_filterbank', 'log_mel_spectrogram', 'load_wav', 'infer_kind',
            'ManifestDataset', 'check_no_leakage']
@@ -296,6 +296,23 @@ def input_name(model: Any) -> str | None:
     "The name a tuple's `x` gets for `model`: its single modality (`model.modalities`), else None (which means 'input')."
     names = getattr(model, "modalities", None)
     return names[0] if isinstance(names, (list, tuple)) and len(names) == 1 and isinstance(names[0], str) else None
+
+# %% ../nbs/01_data.ipynb #d408491c
+def as_batch(batch: Any, names: str | Sequence[str] | None = None) -> dict[str, Any]:
+    "A batch as the library's dict: a dict as it is; a default-collated `[X, Y]` as `{name: X, 'label': Y}` for integer `Y` `(B,)`, else `{name: X, 'target': Y}`; `[X]` as `{name: X}`."
+    if isinstance(batch, Mapping): return batch
+    names = _check_names(names)
+    if not isinstance(batch, (tuple, list)) or not batch:
+        raise TypeError(f"a batch must be a dict (collate with collate_multimodal) or a default-collated [X, Y]; got {type(batch).__name__}")
+    if isinstance(names, list):
+        if len(names) != len(batch): raise ValueError(f"names={names} names {len(names)} items but the batch has {len(batch)}.")
+        return dict(zip(names, batch))
+    name = names or "input"
+    if len(batch) == 1: return {name: batch[0]}
+    if len(batch) != 2: raise ValueError(f"a batch of {len(batch)} items needs names=, one per item, e.g. names=('acc', 'gyro', 'label').")
+    y = batch[1]
+    integer = isinstance(y, torch.Tensor) and y.ndim == 1 and not (y.dtype.is_floating_point or y.dtype.is_complex or y.dtype == torch.bool)
+    return {name: batch[0], "label" if integer else "target": y}
 
 # %% ../nbs/01_data.ipynb #bb99cc92
 def eval_loader(data, batch_size: int = 256, num_workers: int = 0, names: str | Sequence[str] | None = None) -> DataLoader | None:
