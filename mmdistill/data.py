@@ -263,6 +263,9 @@ def _tuple_labels(dataset: Any, names: str | list | None) -> np.ndarray | None:
     "The class of every item, when it can be read without loading items: the dataset's `labels`, or a TensorDataset's integer label tensor."
     labels = getattr(dataset, "labels", None)
     if labels is not None: return np.asarray(labels)
+    if isinstance(dataset, (list, tuple)):   # in memory: reading every item costs nothing
+        ys = [sample_dict(s, names).get("label") for s in dataset]
+        return np.array([int(y) for y in ys], dtype=np.int64) if ys and all(_is_class_index(y) for y in ys) else None
     if not isinstance(dataset, TensorDataset): return None
     t = dataset.tensors
     at = names.index("label") if isinstance(names, list) and "label" in names else 1 if len(t) == 2 and not isinstance(names, list) else None
@@ -288,6 +291,7 @@ def as_samples(dataset, names: str | Sequence[str] | None = None):
     if dataset is None or isinstance(dataset, (Samples, DataLoader)): return dataset
     if isinstance(dataset, TensorDataset): return Samples(dataset, names)
     if not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")) or len(dataset) == 0: return dataset
+    if getattr(dataset, "modalities", None) is not None: return dataset   # the library's datasets give dicts: no item is read
     first = dataset[0]
     return Samples(dataset, names) if isinstance(first, (tuple, list)) else dataset
 
