@@ -552,7 +552,7 @@ def _run_harness(exe: Path, mode: str, x: np.ndarray, out_len: int, tmp: Path) -
     if y.size != len(x) * out_len: raise RuntimeError(f"the compiled student wrote {y.size} values for {len(x)} windows of {out_len} outputs")
     return y.reshape(len(x), out_len)
 
-def verify_c(int8_onnx_path, c_dir, data, cc: str = "gcc", flags=C_FLAGS, name: str = "student") -> dict:
+def verify_c(int8_onnx_path, c_dir, data, labels=None, cc: str = "gcc", flags=C_FLAGS, name: str = "student") -> dict:
     "Compile the C of `export_c` with a harness, run it on every window of `data` and compare its int8 outputs with onnxruntime's."
     path = onnx_file(int8_onnx_path)
     c_dir = Path(c_dir)
@@ -583,5 +583,10 @@ def verify_c(int8_onnx_path, c_dir, data, cc: str = "gcc", flags=C_FLAGS, name: 
     result["vs_onnxruntime"] = _compare(c_q, ort_fused)
     result["vs_onnxruntime_unfused"] = _compare(c_q, ort_graph)
     result["onnxruntime_fused_vs_unfused"] = _compare(ort_fused, ort_graph)
+    if labels is None and hasattr(data, "labels"): labels = data.labels
+    if labels is not None:
+        y = np.asarray(labels).reshape(-1)
+        if len(y) != len(x): raise ValueError(f"{len(y)} labels for {len(x)} windows; give one label per window")
+        result["accuracy"] = {k: float((v.argmax(1) == y).mean()) for k, v in (("c", c_q), ("onnxruntime", ort_fused), ("onnxruntime_unfused", ort_graph))}
     result["outputs"] = c_q.astype(np.int8)
     return result
