@@ -233,6 +233,7 @@ static int32_t mm_requant(int32_t acc, int32_t mult, int shift, int32_t zp, int3
     uint64_t q = mag >> shift, rem = mag & ((((uint64_t)1) << shift) - 1u), half = ((uint64_t)1) << (shift - 1);
     int32_t v;
     if (rem > half || (rem == half && (q & 1u))) q++;
+    if (q > 0xFFFFu) q = 0xFFFFu;             /* saturates anyway: keep the cast to int32 defined */
     v = (acc < 0 ? -(int32_t)q : (int32_t)q) + zp;
     return v < lo ? lo : (v > 127 ? 127 : v);
 }
@@ -392,6 +393,8 @@ def export_c(int8_onnx_path, out_dir, float_free: bool = False, name: str = "stu
               f"   mmdistill_invoke_q takes that window quantized: q = round_half_even(x / {float(first.scale):.9g}) + {first.zero_point},"
               " clamped to [-128, 127],",
               f"   and gives int8 logits: logit = (q - ({last.zero_point})) * {float(last.scale):.9g}; mmdistill_invoke gives them as floats.",
+              "   Arithmetic: int8 x int8 products summed in int32; each layer's output requantised with an int32 multiplier and a",
+              "   right shift that equal onnxruntime's float32 scale exactly, rounded to nearest with ties to even (as onnxruntime).",
               *( [f"   Output classes: " + ", ".join(f"{i} {c}" for i, c in enumerate(classes)) + "."] if classes else []),
               f"   Memory: {weight_bytes} bytes of const weights (flash), a static arena of {plan['arena_bytes']} bytes (RAM) in two ping-pong",
               f"   buffers A = arena[0..{plan['buffers'][0]}) and B = arena[{plan['buffers'][0]}..{plan['arena_bytes']}):", *arena,
