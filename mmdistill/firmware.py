@@ -306,8 +306,8 @@ static int mm_quantize(const float *x, int n, float scale, int32_t zp, int8_t *y
 }
 """
 
-# %% ../nbs/20_firmware.ipynb #cc256f85
-def _check_accumulator(step: Step, x_zp: int) -> None:
+# %% ../nbs/20_firmware.ipynb #b7ac2fde
+def _check_accumulator(step: Step) -> None:
     "A ValueError when the int32 accumulator of `step` could overflow for some input."
     p = step.params
     if step.kind == "mean": worst = p["t"] * 255
@@ -319,7 +319,7 @@ def _check_accumulator(step: Step, x_zp: int) -> None:
 def _layer_constants(i: int, step: Step, tensors: dict) -> tuple:
     "The C arrays of one layer (weights, bias, multipliers, shifts) and its call, for step number `i`."
     p, x, y = step.params, tensors[step.src], tensors[step.dst]
-    _check_accumulator(step, x.zero_point)
+    _check_accumulator(step)
     lo = max(y.zero_point, -128) if p.get("relu") else -128
     if step.kind == "mean":
         M, r = _requant(np.float64(x.scale) / (p["t"] * np.float64(p["out_scale"])))
