@@ -621,20 +621,25 @@ _POSITION_NAME = re.compile(r"^pos(ition)?(al)?_?emb(ed|edding|eddings)?$")
 _TIME_NAME = re.compile(r"^(time|temporal)_?(pos_?)?emb(ed|edding|eddings)?$")
 _TOKEN_NAMES = ("cls_token", "dist_token", "reg_token", "register_tokens")
 
-def _grid_from_model(model: nn.Module) -> tuple | None:
-    "The patch grid of an image / video model: timm's `patch_embed.grid_size`, or a transformers ViT / VideoMAE-like config."
-    for m in model.modules():
-        g = getattr(getattr(m, "patch_embed", None), "grid_size", None)
-        if isinstance(g, (tuple, list)) and all(isinstance(x, int) for x in g): return tuple(g)
-        cfg = getattr(m, "config", None)
-        size, patch = getattr(cfg, "image_size", None), getattr(cfg, "patch_size", None)
-        if isinstance(size, (int, tuple, list)) and isinstance(patch, (int, tuple, list)):
-            size = (size, size) if isinstance(size, int) else tuple(size)
-            patch = (patch, patch) if isinstance(patch, int) else tuple(patch)
-            hw = tuple(s // p for s, p in zip(size, patch))
-            frames = getattr(cfg, "num_frames", None)
-            if isinstance(frames, int): return (frames // (getattr(cfg, "tubelet_size", None) or 1),) + hw
-            return hw
+def _own_grid(m: nn.Module) -> tuple | None:
+    "The patch grid `m` itself declares: timm's `patch_embed.grid_size`, or a transformers ViT / VideoMAE-like `config`."
+    g = getattr(getattr(m, "patch_embed", None), "grid_size", None)
+    if isinstance(g, (tuple, list)) and g and all(isinstance(x, int) for x in g): return tuple(g)
+    cfg = getattr(m, "config", None)
+    size, patch = getattr(cfg, "image_size", None), getattr(cfg, "patch_size", None)
+    if not (isinstance(size, (int, tuple, list)) and isinstance(patch, (int, tuple, list))): return None
+    size = (size, size) if isinstance(size, int) else tuple(size)
+    patch = (patch, patch) if isinstance(patch, int) else tuple(patch)
+    hw = tuple(s // p for s, p in zip(size, patch))
+    frames = getattr(cfg, "num_frames", None)
+    return ((frames // (getattr(cfg, "tubelet_size", None) or 1),) + hw) if isinstance(frames, int) else hw
+
+def _grid_from_model(model: nn.Module, key: str = "") -> tuple | None:
+    "The grid declared by the nearest module above the tensor `key` (its owner, then its parents up to `model`)."
+    parts = key.split(".")[:-1]
+    for i in range(len(parts), -1, -1):
+        g = _own_grid(model.get_submodule(".".join(parts[:i])) if i else model)
+        if g is not None: return g
     return None
 
 def _leading_tokens(model: nn.Module, key: str) -> int:
@@ -684,7 +689,9 @@ def _fit_positions(state: dict, model: nn.Module, path, grid=None, extra_tokens:
         elif grid is not None and len(grid) == 2 and all(isinstance(g, (tuple, list)) for g in grid): g0, g1 = map(tuple, grid)
         else: g1 = tuple([grid] if isinstance(grid, int) else grid) if grid is not None else None
         if g1 is None:
-            g1 = _grid_from_model(model)
+            g1 = _grid_from_model(model, key)
+            s0, s1 = math.isqrt(max(n0 - c, 0)), math.isqrt(n1 - c)
+            if g1 is None and c and s0 > 1 and s1 > 1 and s0 * s0 == n0 - c and s1 * s1 == n1 - c: g1 = (s1, s1)  # a ViT
             if g1 is None or math.prod(g1) != n1 - c: g1 = (n1 - c,)
         if math.prod(g1) + c != n1:
             raise CheckpointError(f"{type(model).__name__}'s {key!r} has {n1} positions, which is not {c} leading token(s) "
@@ -714,6 +721,7 @@ def _load_into(model: nn.Module, state: dict, strict: bool, path, prefix: str | 
     if isinstance(min_match, bool) or not isinstance(min_match, (int, float)) or not 0 <= min_match <= 1:
         raise ValueError(f"min_match must be a fraction between 0 and 1, got {min_match!r}")
     target, owner = model.state_dict(), type(model).__name__
+    if not target and not state: return {"prefix": "", "missing": [], "unexpected": [], "loaded": 0}
     picked, p = _select_keys(state, target, prefix, path, owner)
     picked = _fit_positions(picked, model, path, grid, extra_tokens, time_axis)
     bad = [f"{k}: checkpoint {tuple(v.shape)} vs {owner} {tuple(target[k].shape)}"
