@@ -584,7 +584,8 @@ def _load_hf_folder(path: Path, map_location) -> tuple[dict, dict]:
 def _show(keys: list, n: int = 8) -> str:
     return str(keys[:n])[:-1] + f", … {len(keys) - n} more]" if len(keys) > n else str(keys)
 
-def _select_keys(state: dict, target: dict, prefix: str | None, path, owner: str) -> tuple[dict, str]:
+def _select_keys(state: dict, target: dict, prefix: str | None, path, owner: str,
+                 log: logging.Logger = _logger) -> tuple[dict, str]:
     "The entries of `state` meant for a module with state dict `target`, without their prefix, and that prefix."
     if prefix is not None:
         p = prefix if prefix == "" or prefix.endswith(".") else prefix + "."
@@ -613,7 +614,7 @@ def _select_keys(state: dict, target: dict, prefix: str | None, path, owner: str
         raise CheckpointError(f"the keys of {path} fit {owner} under several prefixes: {found}; pass prefix= the one "
                               "that holds the model")
     (p, n), = top.items()
-    if p: _logger.info("%s: using the keys under prefix %r (%d of them match %s)", path, p, n, owner)
+    if p: log.info("%s: using the keys under prefix %r (%d of them match %s)", path, p, n, owner)
     return {k[len(p):]: v for k, v in state.items() if k.startswith(p)}, p
 
 # %% ../nbs/00_core.ipynb #350778a0
@@ -672,7 +673,7 @@ def _resample_grid(body: torch.Tensor, src: tuple, dst: tuple, time_axis: str) -
     return x.movedim(1, -1).reshape(b, math.prod(dst), d).to(body.dtype)
 
 def _fit_positions(state: dict, model: nn.Module, path, grid=None, extra_tokens: int | None = None,
-                   time_axis: str = "stretch") -> dict:
+                   time_axis: str = "stretch", log: logging.Logger = _logger) -> dict:
     "`state` with positional embeddings resampled to `model`'s: leading tokens kept, the grid (`grid`: the model's, or (saved, model)) resampled per axis."
     if time_axis not in ("stretch", "trim"): raise ValueError(f"time_axis must be 'stretch' or 'trim', got {time_axis!r}")
     target, out = model.state_dict(), dict(state)
@@ -709,21 +710,21 @@ def _fit_positions(state: dict, model: nn.Module, path, grid=None, extra_tokens:
         flat = saved.reshape(-1, n0, saved.shape[-1])
         body = _resample_grid(flat[:, c:], g0, g1, time_axis)
         out[key] = torch.cat([flat[:, :c], body], 1).reshape(*lead, n1, saved.shape[-1])
-        _logger.warning("%s: resampled the positional embedding %r from %s to %s to fit the %s (%d leading token(s) kept, "
+        log.warning("%s: resampled the positional embedding %r from %s to %s to fit the %s (%d leading token(s) kept, "
                         "grid %s -> %s, %s)", path, key, tuple(saved.shape), tuple(want.shape), type(model).__name__, c,
                         g0, g1, "time axis trimmed" if time_axis == "trim" and len(g1) != 2 and g0[0] > g1[0] else "linear per axis")
     return out
 
 # %% ../nbs/00_core.ipynb #592be28a
 def _load_into(model: nn.Module, state: dict, strict: bool, path, prefix: str | None = None, min_match: float = 0.5,
-               grid=None, extra_tokens: int | None = None, time_axis: str = "stretch") -> dict:
+               grid=None, extra_tokens: int | None = None, time_axis: str = "stretch", log: logging.Logger = _logger) -> dict:
     "Load `state` into `model` (prefix found, positions fitted); what was loaded, or a CheckpointError that says what did not fit."
     if isinstance(min_match, bool) or not isinstance(min_match, (int, float)) or not 0 <= min_match <= 1:
         raise ValueError(f"min_match must be a fraction between 0 and 1, got {min_match!r}")
     target, owner = model.state_dict(), type(model).__name__
     if not target and not state: return {"prefix": "", "missing": [], "unexpected": [], "loaded": 0}
-    picked, p = _select_keys(state, target, prefix, path, owner)
-    picked = _fit_positions(picked, model, path, grid, extra_tokens, time_axis)
+    picked, p = _select_keys(state, target, prefix, path, owner, log)
+    picked = _fit_positions(picked, model, path, grid, extra_tokens, time_axis, log)
     bad = [f"{k}: checkpoint {tuple(v.shape)} vs {owner} {tuple(target[k].shape)}"
            for k, v in picked.items() if k in target and v.shape != target[k].shape]
     if bad:
@@ -743,7 +744,7 @@ def _load_into(model: nn.Module, state: dict, strict: bool, path, prefix: str | 
                               f"{counts}. Check that the checkpoint holds this model (and prefix=), or lower min_match "
                               "if so few shared tensors are what you want")
     model.load_state_dict({k: v for k, v in picked.items() if k in target}, strict=False)
-    if missing or unexpected: _logger.warning("loaded %s into %s non-strictly: %s", path, owner, counts)
+    if missing or unexpected: log.warning("loaded %s into %s non-strictly: %s", path, owner, counts)
     return {"prefix": p, "missing": missing, "unexpected": unexpected, "loaded": matched}
 
 # %% ../nbs/00_core.ipynb #8815a901

@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, Dataset
 from fastcore.basics import patch
 
 from .core import CheckpointError, eval_mode, freeze, load_checkpoint, module_device, register_model
-from .core import _checkpoint_folder
+from .core import _checkpoint_folder, _load_into
 from .data import collate_multimodal, to_device
 from .encoders import BatchModel, ConvEncoder, as_model_output
 from .fusion import MeanPoolFusion
@@ -150,8 +150,8 @@ def load_teacher(path: str | os.PathLike, model: nn.Module | None = None, strict
                                   "and pass it: load_teacher(path, model=...)")
         return freeze_teacher(model)
     if not isinstance(model, nn.Module): raise TypeError(f"model must be an nn.Module to load into, got {type(model).__name__}")
-    load_checkpoint(path, model, strict=strict, map_location=map_location, prefix=prefix, min_match=min_match,
-                    state_key=state_key, grid=grid, extra_tokens=extra_tokens, time_axis=time_axis)
+    state, _ = load_checkpoint(path, map_location=map_location, build=False, state_key=state_key)
+    _load_into(model, state, strict, path, prefix, min_match, grid, extra_tokens, time_axis, log=_log)
     return freeze_teacher(model)
 
 # %% ../nbs/11_distill.ipynb #df2c9323

@@ -15,7 +15,7 @@ from fastcore.basics import patch
 
 from .core import (CheckpointError, check_labels, check_positive_int, freeze, is_frozen, keep_frozen_in_eval,
                             load_checkpoint, register_model, unfreeze)
-from .core import _select_keys, _show  # noqa: F401  (re-exported: the key matching lives in core)
+from .core import _load_into, _select_keys, _show  # noqa: F401  (the key matching lives in core)
 from .encoders import POOLINGS, as_tokens, masked_pool
 from .evaluate import extract_embeddings
 from .train import Callback
@@ -219,6 +219,6 @@ def load_pretrained_encoder(module: nn.Module, path: str | os.PathLike, prefix: 
     "Load pretrained weights from the checkpoint at `path` into `module`, non-strictly: `(missing, unexpected)` keys."
     if not isinstance(module, nn.Module):
         raise TypeError(f"module must be the nn.Module to load into (e.g. model.encoder), got {type(module).__name__}")
-    _, meta = load_checkpoint(path, module, strict=strict, prefix=prefix, min_match=min_match, state_key=state_key,
-                              grid=grid, extra_tokens=extra_tokens, time_axis=time_axis)
-    return meta["loaded"]["missing"], meta["loaded"]["unexpected"]
+    state, _ = load_checkpoint(path, build=False, state_key=state_key)
+    loaded = _load_into(module, state, strict, path, prefix, min_match, grid, extra_tokens, time_axis, log=_log)
+    return loaded["missing"], loaded["unexpected"]
