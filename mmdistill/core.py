@@ -710,7 +710,7 @@ def _fit_positions(state: dict, model: nn.Module, path, grid=None, extra_tokens:
         flat = saved.reshape(-1, n0, saved.shape[-1])
         body = _resample_grid(flat[:, c:], g0, g1, time_axis)
         out[key] = torch.cat([flat[:, :c], body], 1).reshape(*lead, n1, saved.shape[-1])
-        log.warning("%s: resampled the positional embedding %r from %s to %s to fit the %s (%d leading token(s) kept, "
+        log.warning("%s: interpolated the positional embedding %r from %s to %s to fit the %s (%d leading token(s) kept, "
                         "grid %s -> %s, %s)", path, key, tuple(saved.shape), tuple(want.shape), type(model).__name__, c,
                         g0, g1, "time axis trimmed" if time_axis == "trim" and len(g1) != 2 and g0[0] > g1[0] else "linear per axis")
     return out
