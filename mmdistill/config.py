@@ -16,19 +16,10 @@ from safetensors import safe_open
 from .core import CheckpointError, load_checkpoint, registered_models
 
 # %% auto #0
-__all__ = ['safe_dtype', 'load_config', 'UnsafeConfigError', 'resolve_target', 'checkpoint_shapes', 'build_from_config',
-           'to_config']
+__all__ = ['load_config', 'UnsafeConfigError', 'resolve_target', 'checkpoint_shapes', 'build_from_config', 'to_config']
 
 # %% ../nbs/19_config.ipynb #a6c55709
-_DTYPES = {name: v for name, v in vars(torch).items() if isinstance(v, torch.dtype)}
-
-def safe_dtype(name: str | torch.dtype) -> torch.dtype:
-    "The `torch.dtype` called `name` ('float32', 'torch.bfloat16', 'long', …): only dtypes, never another attribute of `torch`."
-    if isinstance(name, torch.dtype): return name
-    key = name.removeprefix("torch.") if isinstance(name, str) else None
-    if key not in _DTYPES:
-        raise ValueError(f"{name!r} is not a torch dtype; use one of {sorted(str(d).removeprefix('torch.') for d in set(_DTYPES.values()))}")
-    return _DTYPES[key]
+from .core import safe_dtype  # defined in core, which decodes checkpoint headers with it
 
 # %% ../nbs/19_config.ipynb #c9ddbeb1
 def _check_plain(obj, where: str):

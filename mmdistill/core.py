@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save_file
 # %% auto #0
 __all__ = ['seed_everything', 'get_device', 'count_parameters', 'module_device', 'eval_mode', 'is_frozen', 'freeze', 'unfreeze',
            'keep_frozen_in_eval', 'check_positive_int', 'check_labels', 'atomic_path', 'write_atomic', 'register_model',
-           'registered_models', 'model_config', 'build_model', 'rebuild_problems', 'CheckpointError',
+           'registered_models', 'safe_dtype', 'model_config', 'build_model', 'rebuild_problems', 'CheckpointError',
            'library_versions', 'save_checkpoint', 'load_checkpoint']
 
 # %% ../nbs/00_core.ipynb #c4935aec
@@ -256,6 +256,16 @@ def _encode(obj, tensors: dict | None, path: str):
                     "use plain values (numbers, strings, lists, dicts, tensors, arrays)")
 
 # %% ../nbs/00_core.ipynb #41e58318
+_DTYPES = {name: v for name, v in vars(torch).items() if isinstance(v, torch.dtype)}
+
+def safe_dtype(name: str | torch.dtype) -> torch.dtype:
+    "The `torch.dtype` called `name` ('float32', 'torch.bfloat16', 'long', …): only dtypes, never another attribute of `torch`."
+    if isinstance(name, torch.dtype): return name
+    key = name.removeprefix("torch.") if isinstance(name, str) else None
+    if key not in _DTYPES:
+        raise ValueError(f"{name!r} is not a torch dtype; use one of {sorted(str(d).removeprefix('torch.') for d in set(_DTYPES.values()))}")
+    return _DTYPES[key]
+
 def _decode(obj, tensors: dict | None = None):
     "Inverse of `_encode`."
     if isinstance(obj, list): return [_decode(v, tensors) for v in obj]
@@ -265,7 +275,7 @@ def _decode(obj, tensors: dict | None = None):
         if tag == "__tensor__": return tensors[val]
         if tag == "__ndarray__": return tensors[val].numpy()
         if tag == "__model__": return build_model(val)
-        if tag == "__dtype__": return getattr(torch, val)
+        if tag == "__dtype__": return safe_dtype(val)  # never getattr(torch, val): "load" would give torch.load
         if tag == "__device__": return torch.device(val)
         if tag == "__path__": return Path(val)
         if tag == "__tuple__": return tuple(_decode(v, tensors) for v in val)

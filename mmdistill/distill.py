@@ -16,7 +16,7 @@ from fastcore.basics import patch
 
 from .core import CheckpointError, eval_mode, freeze, load_checkpoint, module_device, register_model
 from .core import _checkpoint_folder, _load_into
-from .data import collate_multimodal, to_device
+from .data import as_batch, as_samples, collate_multimodal, input_name, to_device
 from .encoders import BatchModel, ConvEncoder, as_model_output
 from .fusion import MeanPoolFusion
 from .losses import CrossModalTranslation, KDLoss
@@ -262,9 +262,9 @@ class DistillationObjective:
         return loss, parts
 
 # %% ../nbs/11_distill.ipynb #c39671ac
-def _probe_batch(data) -> dict:
-    "Two samples of `data` (a Dataset or a DataLoader) as a batch, to size the translation heads."
-    if isinstance(data, DataLoader): return next(iter(data))
+def _probe_batch(data, names=None) -> dict:
+    "Two samples of `data` (a Dataset or a DataLoader) as a batch, to size the translation heads; tuples named by `names`."
+    if isinstance(data, DataLoader): return as_batch(next(iter(data)), names)
     if not isinstance(data, Dataset): raise TypeError(f"train_data must be a Dataset or a DataLoader, got {type(data).__name__}")
     if len(data) == 0: raise ValueError("train_data is empty; give the distiller at least one sample")
     return collate_multimodal([data[i] for i in range(min(2, len(data)))])
@@ -379,7 +379,9 @@ class Distiller:
         self.teachers = {n: freeze_teacher(t) for n, t in _check_teachers(teachers, student).items()}
         names = list(self.teachers)
         paths = _feature_paths(teacher_feature_paths, names) if feat_weight > 0 else {}
-        probe = _probe_batch(train_data)
+        x_name = input_name(student)   # (x, y) tuples and TensorDatasets: x is the student's single input
+        train_data, val_data = as_samples(train_data, x_name), as_samples(val_data, x_name)
+        probe = _probe_batch(train_data, x_name)
         s_out, s_feat = _run(student, probe, _feature_path(student, student_feature_path), "the student")
         s_feat = s_out.get("features") if s_feat is None else s_feat
         s_classes = s_out["logits"].shape[-1] if s_out.get("logits") is not None else None
