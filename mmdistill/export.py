@@ -124,7 +124,12 @@ def onnx_metadata(model) -> dict:
     return out
 
 # %% ../nbs/13_export.ipynb #26699c55
-def onnx_session(path, threads: int | None = None):
+def _requested_disabled_optimizers(path) -> list:
+    "The onnxruntime optimizers the file's metadata asks a session to leave off (`onnxruntime_disabled_optimizers`), if any."
+    try: return list(onnx_metadata(path).get("onnxruntime_disabled_optimizers") or [])
+    except ImportError: return []  # without the onnx package the metadata cannot be read; onnxruntime runs the file as it is
+
+def onnx_session(path, threads: int | None = None, disabled_optimizers: Sequence[str] | None = None):
     "An onnxruntime CPU inference session for the model file at `path` (`threads` intra-op threads, or onnxruntime's default)."
     ort = require_onnx("onnxruntime", "running ONNX models")
     opts = ort.SessionOptions()
@@ -133,7 +138,10 @@ def onnx_session(path, threads: int | None = None):
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
             raise ValueError(f"threads must be a positive integer or None (onnxruntime's default), got {threads!r}")
         opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
-    return ort.InferenceSession(str(onnx_file(path)), sess_options=opts, providers=["CPUExecutionProvider"])
+    path = onnx_file(path)
+    disabled = _requested_disabled_optimizers(path) if disabled_optimizers is None else list(disabled_optimizers)
+    return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"],
+                                **({"disabled_optimizers": disabled} if disabled else {}))
 
 # %% ../nbs/13_export.ipynb #9ffd99e4
 class OnnxParityError(AssertionError):
