@@ -213,6 +213,7 @@ def _quiet_exporter():
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning); warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)  # the TorchScript exporter on shape checks; parity is checked after
             warnings.filterwarnings("ignore", ".*The axis name: .* will not be used", UserWarning)  # inputs sharing the batch axis
             yield
     finally:

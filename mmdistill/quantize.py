@@ -542,8 +542,12 @@ def quantization_advice(gate: Mapping, settings: Mapping | None = None, sensitiv
     if n is not None and n < 1000: tips.append(f"more calibration samples (num_samples={max(2 * n, 500)}; this model had {n})")
     if gate.get("metric") in ("mae", "rmse") and not s.get("keep_float_outputs"):
         tips.append("keep_float_outputs=True (the output computed in float, off the 8-bit grid that coarsens a regression output)")
-    if sensitivity:
-        worst = list(sensitivity)[:top]
+    losing = [r for r in sensitivity or () if (r["change"] < 0 if r["metric"] == "accuracy" else r["change"] > 0)]
+    if sensitivity and not losing:
+        tips.append("no single layer loses anything alone (layer_sensitivity): the loss comes from the layers together, so "
+                    "try the settings above, or leave several layers float with nodes_to_exclude=[...] and verify again")
+    elif sensitivity:
+        worst = losing[:top]
         rows = "; ".join(f"{r['node']} ({r['op_type']}): {r['metric']} {r['value']:.4g}, change {r['change']:+.4g}" for r in worst)
         tips.append(f"leave the most sensitive layers float: nodes_to_exclude={[r['node'] for r in worst]!r} "
                     f"(layer_sensitivity, each layer alone INT8: {rows})")
