@@ -4,7 +4,7 @@
 
 # %% ../nbs/17_jobs.ipynb #bf03e958
 from __future__ import annotations
-import os, time
+import os, shutil, time
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
@@ -17,13 +17,14 @@ from .datasets import load_hapt
 from .evaluate import classification_metrics, knn_evaluate, predict, save_json
 from .explore import pca_2d, plot_confusion_matrix, plot_history, render_embedding_map
 from .export import export_onnx
+from .firmware import export_c, verify_c
 from .footprint import export_c_header, mcu_summary
 from .quantize import benchmark_onnx, layer_sensitivity, quantization_advice, quantize_onnx, verify_quantization
 from .recipes import DemoConfig, fit_hapt_student, fit_hapt_teacher, hapt_targets
 
 # %% auto #0
-__all__ = ['timed', 'evaluate_teacher', 'head_accuracy', 'train_student', 'export_student', 'measure_student', 'write_plots',
-           'demo_report', 'report_markdown', 'run_demo', 'quantize_checkpoint']
+__all__ = ['timed', 'evaluate_teacher', 'head_accuracy', 'train_student', 'export_student', 'measure_student', 'build_firmware',
+           'write_plots', 'demo_report', 'report_markdown', 'run_demo', 'quantize_checkpoint']
 
 # %% ../nbs/17_jobs.ipynb #67a25061
 @contextmanager
@@ -73,6 +74,23 @@ def measure_student(fp32: dict, int8: dict, out: Path) -> dict:
     export_c_header(int8["path"], out / "student_int8.h", var_name="hapt_student_int8")
     return {"fp32": bench32, "int8": bench8, "mcu": mcu}
 
+# %% ../nbs/17_jobs.ipynb #0a93c482
+def build_firmware(int8: dict, test, out: Path) -> dict:
+    "The INT8 student as portable C in `out/firmware` (`student.c`, `student.h`), compiled on the host and checked on every `test` window."
+    folder = out / "firmware"
+    c = export_c(int8["path"], folder)
+    record = {"header": Path(c["header"]).name, "source": Path(c["source"]).name, "arena_bytes": c["arena_bytes"],
+              "weight_bytes": c["weight_bytes"], "input_len": c["input_len"], "output_len": c["output_len"]}
+    if shutil.which("gcc") is None:
+        record.update(verified=False, why="no C compiler (gcc) on PATH: install gcc to have the C build checked")
+    else:
+        v = verify_c(int8["path"], folder, test)
+        record.update(verified=True, n=v["n"], accuracy=v["accuracy"]["c"], compile=v["compile"],
+                      vs_int8_graph=v["vs_onnxruntime_unfused"], vs_onnxruntime_session=v["vs_onnxruntime"])
+        (folder / "harness").unlink(missing_ok=True)   # the host binary; harness.c stays as an example caller
+    save_json(record, folder / "verification.json")
+    return record
+
 # %% ../nbs/17_jobs.ipynb #d036644a
 def write_plots(out: Path, histories: dict, teacher_eval: dict, classes: list) -> list:
     "`curves.png`, `confusion_matrix.png` and `embeddings.png` in `out`, drawn with `mmdistill.explore`; their names."
@@ -103,11 +121,22 @@ def demo_report(cfg: DemoConfig, teacher: dict, students: dict, shipped: dict, s
                  "latency_ms_p50": m["int8"]["latency_p50_ms"],
                  "throughput_per_s": m["int8"]["throughput_samples_per_s"], "macs": m["mcu"]["macs"],
                  "peak_activation_bytes": m["mcu"]["peak_activation_bytes"], "weight_bytes": m["mcu"]["weight_bytes"]},
+        "firmware": shipped.get("firmware"),
         "accepted": bool(gate["accepted"]), "threshold": cfg.threshold, "accuracy_change": gate["change"],
         "seconds": seconds, "plots": plots, "classes": classes,
     }
 
 # %% ../nbs/17_jobs.ipynb #7307a623
+def _firmware_lines(f: dict | None) -> list:
+    "The report's line on the C build, if there is one."
+    if not f: return []
+    where = f"`firmware/{f['source']}` + `{f['header']}` (portable C99, integer kernels, {f['arena_bytes']:,}-byte arena, {f['weight_bytes']:,} bytes of weights)"
+    if not f.get("verified"): return [f"Firmware: {where}; not checked: {f['why']}."]
+    g = f["vs_int8_graph"]
+    same = "identical" if g["predictions_identical"] else f"**{g['predictions_differing']} differ**"
+    return [f"Firmware: {where}: test accuracy {100 * f['accuracy']:.1f}% on {f['n']:,} windows; predictions {same} to the INT8 "
+            f"model's ({g['off_by_1_lsb']:,} outputs 1 LSB off, {g['off_by_more']:,} more)."]
+
 def report_markdown(r: dict) -> str:
     "The demo report as a Markdown table (sizes in KB, accuracies in %, latency in ms)."
     pct = lambda v: f"{100 * v:.1f}%"
@@ -125,6 +154,7 @@ def report_markdown(r: dict) -> str:
     lines += ["", f"INT8 vs FP32: {100 * r['accuracy_change']:+.2f} points, threshold -{100 * r['threshold']:.2f} points: **{verdict}**{weights}.",
               f"INT8 student: {r['int8']['macs']:,} multiply-accumulates, ~{r['int8']['peak_activation_bytes']:,} bytes of peak "
               f"activations, {r['int8']['weight_bytes']:,} bytes of weights.",
+              *_firmware_lines(r.get("firmware")),
               "Seconds per stage: " + ", ".join(f"{k} {v:.0f}" for k, v in r["seconds"].items()) + "."]
     if "config" in r:
         c = r["config"]
@@ -153,6 +183,7 @@ def run_demo(out: str | os.PathLike = "runs/demo", config: DemoConfig | None = N
         shipped["gate"] = verify_quantization(shipped["fp32"]["path"], shipped["int8"]["path"], data["test"], metric="accuracy",
                                               threshold=cfg.threshold)
     with timed(seconds, "benchmark"): shipped["measured"] = measure_student(shipped["fp32"], shipped["int8"], out)
+    with timed(seconds, "firmware"): shipped["firmware"] = build_firmware(shipped["int8"], data["test"], out)
     histories = {"teacher": teacher["history"], "student alone": students["student_scratch"]["history"],
                  "student distilled": students["student_kd"]["history"]}
     with timed(seconds, "plots"): plots = write_plots(out, histories, teacher, classes)
