@@ -30,10 +30,10 @@ from .recipes import DEMO_RECIPES, DemoConfig, hapt_targets
 from .train import Trainer
 
 # %% auto #0
-__all__ = ['InputError', 'ModelSpec', 'DataSpec', 'JobSettings', 'TrainSettings', 'DistilSettings', 'QuantizeSettings',
-           'build_parser', 'main']
+__all__ = ['InputError', 'ModelSpec', 'DataSpec', 'JobSettings', 'TrainSettings', 'DistilSettings', 'ExportSettings',
+           'QuantizeSettings', 'build_parser', 'main']
 
-# %% ../nbs/18_cli.ipynb #dba6ef87
+# %% ../nbs/18_cli.ipynb #fc5fea94
 class InputError(Exception):
     "A problem with the user's files, names or settings: `main` prints it as one line and exits with status 2."
 
@@ -42,7 +42,7 @@ def _one_line(e) -> str:
     msg = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
     return " ".join(part.strip() for part in msg.splitlines() if part.strip())
 
-# %% ../nbs/18_cli.ipynb #bac0e9ae
+# %% ../nbs/18_cli.ipynb #31aff463
 @dataclass
 class ModelSpec:
     "Where a model comes from: a factory `package.module:callable` called with `kwargs`, and/or a checkpoint."
@@ -88,17 +88,22 @@ class DistilSettings(TrainSettings):
     kd_weight: float = 1.0
 
 @dataclass
-class QuantizeSettings(JobSettings):
+class ExportSettings(JobSettings):
+    opset: Optional[int] = None   # the ONNX opset (default: torch's exporter's)
+
+@dataclass
+class QuantizeSettings(ExportSettings):
     calibration_data: DataSpec = field(default_factory=DataSpec)
     threshold: Optional[float] = None
     calibration: int = 300
     method: str = "minmax"
+    per_channel: bool = True     # a scale per output channel of each weight, not one per tensor
     reduce_range: str = "auto"   # 7-bit weights: true, false, or auto (when 8-bit ones fail the gate on the calibration samples)
 
-_SCHEMAS = {"train": TrainSettings, "evaluate": JobSettings, "distil": DistilSettings, "export": JobSettings,
+_SCHEMAS = {"train": TrainSettings, "evaluate": JobSettings, "distil": DistilSettings, "export": ExportSettings,
             "quantize": QuantizeSettings}
 
-# %% ../nbs/18_cli.ipynb #d5ac5808
+# %% ../nbs/18_cli.ipynb #02ece2ed
 def _read_config(path: str) -> Any:
     "A YAML/JSON config file as an OmegaConf mapping (read with a safe YAML loader: no Python objects)."
     p = Path(path)
@@ -152,7 +157,7 @@ def _settings(args, overrides: list, schema) -> tuple:
     except OmegaConfBaseException as e: raise InputError(str(e).splitlines()[0]) from None
     return settings, allow
 
-# %% ../nbs/18_cli.ipynb #16572114
+# %% ../nbs/18_cli.ipynb #1821db2c
 def _allowed(module: str, allow) -> bool:
     "Whether `module` is one of the allowed module prefixes (a prefix matches itself and its submodules)."
     return any(module == p or module.startswith(p + ".") for p in allow)
@@ -177,7 +182,7 @@ def _import_factory(spec: str, allow, where: str = "--model"):
                          f"{getattr(obj, '__module__', None)!r}, not a class or function defined in an allowed module")
     return obj
 
-# %% ../nbs/18_cli.ipynb #39c75498
+# %% ../nbs/18_cli.ipynb #31407e8b
 def _mismatch(model: nn.Module, state: dict) -> str:
     "How the weights in `state` differ from `model`'s: the first few missing, unexpected and differently shaped ones."
     want, got = {k: tuple(v.shape) for k, v in model.state_dict().items()}, {k: tuple(v.shape) for k, v in state.items()}
@@ -231,7 +236,7 @@ def _batch_model(model: nn.Module, inputs: list, output: str, layout: str) -> nn
     if getattr(model, "modalities", None) is not None: return model
     return adapt(model, inputs=list(inputs), layout=layout, outputs=output)
 
-# %% ../nbs/18_cli.ipynb #05b40c9f
+# %% ../nbs/18_cli.ipynb #2873134e
 class _ArraySamples(Dataset):
     "Samples from named arrays with one row per sample: item `i` is `{name: row i}`; `labels` when there is an integer `label`."
     def __init__(self, arrays: dict, source: str = "arrays"):
@@ -298,7 +303,7 @@ def _load_data(spec: DataSpec, what: str = "--data", hapt_split: str = "test") -
         return _ArraySamples(_split_rows(_read_arrays(path), spec.split, str(path)), str(path))
     raise InputError(f"{what} {path}: unknown kind of file; give an .npz file, a folder of .npy files, a manifest .csv, or hapt")
 
-# %% ../nbs/18_cli.ipynb #51fc7343
+# %% ../nbs/18_cli.ipynb #8f1e8799
 @dataclass
 class _Job:
     "A model over batch dicts (`module`: what the user's factory built), its data, input names, scored output and target."
@@ -376,7 +381,7 @@ def _scores(model: nn.Module, data: Dataset, job: _Job, metric: str) -> dict:
     err = pred.reshape(y.shape).astype(np.float64) - y
     return {metric: float(np.abs(err).mean() if metric == "mae" else np.sqrt((err ** 2).mean())), "n": len(y)}
 
-# %% ../nbs/18_cli.ipynb #18372354
+# %% ../nbs/18_cli.ipynb #d68deeec
 def _figure(metric: str, value: float, units: str | None = None) -> str:
     "A metric's value as people read it: accuracy in %, errors with their units."
     return f"{100 * value:.2f}%" if metric == "accuracy" else f"{value:.4g}{' ' + units if units else ''}"
@@ -400,7 +405,7 @@ def _metadata(job: _Job, s: JobSettings) -> dict:
     if getattr(job.data, "classes", None): meta["classes"] = list(job.data.classes)
     return meta
 
-# %% ../nbs/18_cli.ipynb #b2538d8a
+# %% ../nbs/18_cli.ipynb #638347c6
 def _loss(metric: str, output: str, target: str):
     "The training objective for `metric`: cross-entropy on class ids, else L1 (mae) or MSE (rmse) on the target."
     if metric == "accuracy": return nn.CrossEntropyLoss()
@@ -452,17 +457,17 @@ def _cmd_distil(s: DistilSettings, allow) -> int:
     print(f"distilled {len(history)} epochs ({', '.join(f'{k} {v:.4g}' for k, v in last.items())}); best student weights in {path}")
     return 0
 
-# %% ../nbs/18_cli.ipynb #9c031cd3
+# %% ../nbs/18_cli.ipynb #10eb376f
 def _example(data: Dataset, inputs: list) -> dict:
     "Eight samples' inputs as a batch, to trace the model with."
     batch = collate_multimodal([data[i] for i in range(min(8, len(data)))])
     return {m: batch[m] for m in inputs}
 
-def _cmd_export(s: JobSettings, allow) -> int:
+def _cmd_export(s: ExportSettings, allow) -> int:
     job = _job(s, allow, need_target=False)
     out = _out_dir(s, ".")
     r = export_onnx(job.model, _example(job.data, job.inputs), out / f"{_stem(s)}_fp32.onnx", modalities=job.inputs,
-                    outputs=(job.output,), metadata=_metadata(job, s))
+                    outputs=(job.output,), metadata=_metadata(job, s), opset=s.opset)
     shapes = ", ".join(f"{k} {tuple(v)}" for k, v in r["inputs"].items())
     print(f"wrote {r['path']} ({r['size_bytes']:,} bytes; inputs {shapes}; output {job.output}; "
           f"largest difference from PyTorch {r['parity']['max_abs_diff']:.2g})")
@@ -489,7 +494,8 @@ def _quantize(fp32_path: str, cal: Dataset, path: Path, s: QuantizeSettings, job
     "INT8 with 8-bit weights, or 7-bit ones (`--reduce-range true`, or `auto` when 8-bit ones fail the gate on the calibration samples)."
     if s.reduce_range not in ("true", "false", "auto"):
         raise InputError(f"--reduce-range {s.reduce_range!r}: use true, false or auto")
-    q = lambda rr: quantize_onnx(fp32_path, cal, path, method=s.method, num_samples=s.calibration, seed=s.seed, reduce_range=rr)
+    q = lambda rr: quantize_onnx(fp32_path, cal, path, method=s.method, num_samples=s.calibration, seed=s.seed,
+                              per_channel=s.per_channel, reduce_range=rr)
     int8 = q(s.reduce_range == "true")
     if s.reduce_range == "auto":  # onnxruntime's u8s8 kernels can saturate with 8-bit weights on x86 CPUs without VNNI
         check = verify_quantization(fp32_path, int8["path"], cal, metric=s.metric, threshold=s.threshold, target=s.target,
@@ -507,7 +513,7 @@ def _cmd_quantize(s: QuantizeSettings, allow) -> int:
     cal, ver, how = _calibration_split(s, job.data)
     out = _out_dir(s, ".")
     fp32 = export_onnx(job.model, _example(cal, job.inputs), out / f"{_stem(s)}_fp32.onnx", modalities=job.inputs,
-                       outputs=(job.output,), metadata=_metadata(job, s))
+                       outputs=(job.output,), metadata=_metadata(job, s), opset=s.opset)
     int8 = _quantize(fp32["path"], cal, out / f"{_stem(s)}_int8.onnx", s, job)
     r = verify_quantization(fp32["path"], int8["path"], ver, metric=s.metric, threshold=s.threshold, target=s.target,
                             output=job.output, units=s.units)
@@ -520,7 +526,7 @@ def _cmd_quantize(s: QuantizeSettings, allow) -> int:
     print(f"mmdistill quantize: INT8 model rejected; {_ADVICE}", file=sys.stderr)
     return 1
 
-# %% ../nbs/18_cli.ipynb #594125d2
+# %% ../nbs/18_cli.ipynb #1b2d5427
 def _names(text: str) -> list:
     "A comma-separated list of names."
     return [t for t in text.split(",") if t]
@@ -636,8 +642,11 @@ def build_parser() -> argparse.ArgumentParser:
     dis.add_argument("--teacher-checkpoint", dest="teacher.checkpoint", default=_S, help="the teacher's weights, or a checkpoint that rebuilds it")
     dis.add_argument("--temperature", type=float, default=_S); dis.add_argument("--alpha", type=float, default=_S)
     dis.add_argument("--kd-weight", "--kd_weight", dest="kd_weight", type=float, default=_S)
-    _job_parser(sub, "export", JobSettings, "export the model to an FP32 ONNX file, checked against PyTorch")
+    ex = _job_parser(sub, "export", ExportSettings, "export the model to an FP32 ONNX file, checked against PyTorch")
     q = _job_parser(sub, "quantize", QuantizeSettings, "export, quantize to INT8 and verify on the data: exit 0 accepted, 1 rejected, 2 input error")
+    for e in (ex, q): e.add_argument("--opset", type=int, default=_S, help="the ONNX opset (default: torch's exporter's)")
+    q.add_argument("--per-channel", "--per_channel", dest="per_channel", action=argparse.BooleanOptionalAction, default=_S,
+                   help="a weight scale per output channel (default) or per tensor (--no-per-channel)")
     q.add_argument("--threshold", type=float, default=_S,
                    help="largest accepted loss: accuracy as a fraction (default 0.01), or MAE/RMSE growth in the target's units (required)")
     q.add_argument("--calibration", type=int, default=_S, help="calibration samples (default 300)")
