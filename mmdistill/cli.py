@@ -111,7 +111,18 @@ def _read_config(path: str) -> Any:
     try: cfg = OmegaConf.load(p)
     except Exception as e: raise InputError(f"--config {path}: not a readable YAML/JSON file: {_one_line(e)}") from None
     if not OmegaConf.is_dict(cfg): raise InputError(f"--config {path}: the file must hold a mapping of settings, not a {type(cfg).__name__}")
+    _no_interpolation(OmegaConf.to_container(cfg, resolve=False), f"--config {path}")
     return cfg
+
+def _no_interpolation(obj, where: str, key: str = "") -> None:
+    "Refuse OmegaConf's `${...}` in a file: `${oc.env:NAME}` would read the environment into settings that end up in files and messages."
+    if isinstance(obj, dict):
+        for k, v in obj.items(): _no_interpolation(v, where, f"{key}.{k}" if key else str(k))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj): _no_interpolation(v, where, f"{key}[{i}]")
+    elif isinstance(obj, str) and "${" in obj:
+        raise InputError(f"{where}: {key} is {obj!r}; config files may not use ${{...}} interpolations (they can read the "
+                         "environment): write the value itself, or pass it as a flag")
 
 def _nested(flat: dict) -> dict:
     "`{'model.factory': v}` as `{'model': {'factory': v}}`."
@@ -645,7 +656,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex = _job_parser(sub, "export", ExportSettings, "export the model to an FP32 ONNX file, checked against PyTorch")
     q = _job_parser(sub, "quantize", QuantizeSettings, "export, quantize to INT8 and verify on the data: exit 0 accepted, 1 rejected, 2 input error")
     for e in (ex, q): e.add_argument("--opset", type=int, default=_S, help="the ONNX opset (default: torch's exporter's)")
-    q.add_argument("--per-channel", "--per_channel", dest="per_channel", action=argparse.BooleanOptionalAction, default=_S,
+    q.add_argument("--per-channel", dest="per_channel", action=argparse.BooleanOptionalAction, default=_S,
                    help="a weight scale per output channel (default) or per tensor (--no-per-channel)")
     q.add_argument("--threshold", type=float, default=_S,
                    help="largest accepted loss: accuracy as a fraction (default 0.01), or MAE/RMSE growth in the target's units (required)")
