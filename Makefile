@@ -4,7 +4,7 @@ PY := .venv/bin/python
 STAMP := .venv/.mmdistill-installed
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: install demo bench test test-slow test-browser screenshots chromium export clean-nbs outputs
+.PHONY: install demo bench test test-slow test-browser test-firmware arm-toolchain screenshots chromium export clean-nbs outputs
 
 install: $(STAMP)
 
@@ -34,6 +34,7 @@ bench: install $(BENCH_STAMP)
 	$(PY) benchmarks/supcon.py --threads $(BENCH_THREADS)
 	$(PY) benchmarks/sampler.py
 	$(PY) benchmarks/inference.py
+	$(PY) benchmarks/optimizer.py --threads $(BENCH_THREADS)
 	$(PY) benchmarks/distill_table.py --threads $(BENCH_THREADS)
 	$(PY) benchmarks/distill_table.py --recipe light --threads $(BENCH_THREADS)
 	$(PY) benchmarks/end_to_end.py --threads $(BENCH_THREADS)
@@ -55,6 +56,19 @@ screenshots: install chromium
 
 chromium:
 	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+# The student as firmware (tests/firmware/check_firmware.py, about 2 minutes): a trained student's generated C against
+# onnxruntime on all 3,162 HAPT test windows, and cross-compiled for a Cortex-M4 run under QEMU's MPS2 AN386 board.
+# Ends with one line `N passed, N failed` (one result for the file, as `make test` counts a pytest file), also when the
+# toolchain cannot be installed.
+test-firmware: install
+	@{ $(MAKE) --no-print-directory arm-toolchain && OMP_NUM_THREADS=1 $(PY) -m pytest -q -s -p no:cacheprovider \
+	    tests/firmware/check_firmware.py; } && echo '1 passed, 0 failed' || { echo '0 passed, 1 failed'; exit 1; }
+
+# gcc for the host, arm-none-eabi-gcc with newlib and qemu-system-arm (installed here when missing; we run as root).
+arm-toolchain:
+	@command -v gcc >/dev/null && command -v arm-none-eabi-gcc >/dev/null && command -v qemu-system-arm >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm; }
 
 # Developer helpers: regenerate the package from the notebooks and clean the notebooks.
 export: install

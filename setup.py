@@ -28,6 +28,7 @@ media_requirements = (cfg.get('media_requirements') or '').split()
 onnx_requirements = (cfg.get('onnx_requirements') or '').split()
 explore_requirements = (cfg.get('explore_requirements') or '').split()
 bench_requirements = (cfg.get('bench_requirements') or '').split()
+tb_requirements = (cfg.get('tb_requirements') or '').split()
 
 setuptools.setup(
     name = cfg['lib_name'],
@@ -41,7 +42,7 @@ setuptools.setup(
     packages = setuptools.find_packages(include=[cfg['lib_name'], cfg['lib_name'] + '.*']),
     include_package_data = True,
     install_requires = requirements,
-    extras_require={ 'dev': dev_requirements, 'media': media_requirements, 'onnx': onnx_requirements, 'explore': explore_requirements, 'bench': bench_requirements },
+    extras_require={ 'dev': dev_requirements, 'media': media_requirements, 'onnx': onnx_requirements, 'explore': explore_requirements, 'bench': bench_requirements, 'tb': tb_requirements },
     dependency_links = cfg.get('dep_links','').split(),
     python_requires  = '>=' + cfg['min_python'],
     long_description = open('README.md', encoding='utf-8').read(),

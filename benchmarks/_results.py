@@ -8,7 +8,7 @@ import importlib.metadata, os, platform, re, shlex, sys, time
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results.md"
-SECTIONS = ("supcon", "sampler", "inference", "distill", "distill_light", "end_to_end")
+SECTIONS = ("supcon", "sampler", "inference", "distill", "distill_light", "end_to_end", "optimizer")
 HEADER = ("# mmdistill benchmarks\n\n"
           "Written by the scripts in `benchmarks/` (`make bench` runs them all); never edited by hand. Every section names the "
           "command that produced it, the machine and the date; a row's own command regenerates just that row.\n")

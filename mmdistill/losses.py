@@ -64,8 +64,13 @@ class _SupConFunction(torch.autograd.Function):
             ctx.save_for_backward(x)
             return x.new_zeros(())
         with torch.autocast(x.device.type, enabled=False):
-            norm = torch.linalg.vector_norm(x, dim=1, keepdim=True).clamp_min_(1e-12)  # F.normalize, gradient by hand
-            z = x / norm
+            # L2-normalise each row, gradient by hand. Rows are first divided by their largest |value|, so that tiny rows
+            # (norms near 1e-20, whose squares underflow in float32) keep their direction; an all-zero row stays zero.
+            peak = x.abs().amax(1, keepdim=True)
+            scaled = x / torch.where(peak > 0, peak, torch.ones_like(peak))
+            unit_norm = torch.linalg.vector_norm(scaled, dim=1, keepdim=True)
+            z = scaled / unit_norm.clamp_min(1e-12)
+            norm = torch.where(peak > 0, unit_norm * peak, torch.full_like(peak, 1e-12))  # |x|, for the backward pass
             pos_count = counts[codes].to(z.dtype).sub_(1)
             valid = pos_count > 0
             # u_i = 1 / (n_valid |P(i)|) on anchors with a positive, 0 elsewhere

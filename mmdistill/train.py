@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from .core import check_positive_int, eval_mode, get_device, load_checkpoint, rebuild_problems
 from .core import save_checkpoint, seed_everything, write_atomic
-from .data import collate_multimodal, eval_loader, modality_names, to_device
+from .data import as_batch, as_samples, collate_multimodal, eval_loader, input_name, modality_names, to_device
 from .samplers import ClassBalancedBatchSampler
 from .losses import DegenerateBatchWarning, SupConCELoss, SupConLoss
 from .encoders import as_model_output
@@ -28,7 +28,8 @@ from .evaluate import classification_metrics, extract_embeddings, knn_evaluate
 # %% auto #0
 __all__ = ['objective_for', 'WarmupCosine', 'drop_modalities', 'SensorAugment', 'MixWindows', 'Optimization', 'Batching',
            'Checkpointing', 'Monitoring', 'Callback', 'TrainingDiagnosticsWarning', 'Diagnostics', 'EMA',
-           'MetricMonitor', 'EarlyStopping', 'Checkpointer', 'write_history', 'TrainingError', 'Trainer']
+           'MetricMonitor', 'EarlyStopping', 'TensorBoardLogger', 'Checkpointer', 'write_history', 'TrainingError',
+           'Trainer']
 
 # %% ../nbs/09_train.ipynb #0e86ef94
 _log = logging.getLogger("mmdistill.train")
@@ -39,8 +40,20 @@ def objective_for(loss: Callable) -> Callable:
     if isinstance(loss, SupConCELoss): return lambda out, b: loss(o(out)["embedding"], o(out)["logits"], b["label"])
     if isinstance(loss, SupConLoss): return lambda out, b: loss(o(out)["embedding"], b.get("label"))
     if isinstance(loss, nn.CrossEntropyLoss): return lambda out, b: loss(o(out)["logits"], b["label"])
+    if isinstance(loss, _REGRESSION_LOSSES): return lambda out, b: loss(*_regression_pair(o(out), b))
     if callable(loss): return loss
     raise TypeError(f"loss must be a callable, got {type(loss).__name__}")
+
+_REGRESSION_LOSSES = (nn.MSELoss, nn.L1Loss, nn.SmoothL1Loss, nn.HuberLoss)
+
+def _regression_pair(out: dict, batch) -> tuple:
+    "The model's `logits` and the batch's float `target`, shaped alike (a `(B, 1)` output for a `(B,)` target is squeezed)."
+    if batch.get("target") is None:
+        raise KeyError(f"a regression loss compares the model's logits with batch['target'], which this batch lacks "
+                       f"(it has {sorted(batch)}); give (x, y) samples with a float y, or write the objective f(outputs, batch)")
+    pred, y = out["logits"], batch["target"]
+    if pred.ndim == y.ndim + 1 and pred.shape[-1] == 1: pred = pred.squeeze(-1)
+    return pred, y.to(pred.dtype)
 
 def _loss_stats(loss) -> dict | None:
     "The last batch statistics of a contrastive loss (`last_stats`), if it keeps them."
@@ -398,6 +411,64 @@ class EarlyStopping(Callback):
     def state_dict(self) -> dict: return {"bad_epochs": self.bad_epochs}
     def load_state_dict(self, state: dict): self.bad_epochs = state["bad_epochs"]
 
+# %% ../nbs/09_train.ipynb #4c76830a
+def _summary_writer() -> type:
+    "torch's `SummaryWriter`; an ImportError naming the pip command when the tensorboard package is missing."
+    try:
+        import tensorboard  # noqa: F401  torch.utils.tensorboard needs it, and says so less plainly
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError as e:
+        raise ImportError("TensorBoard logging needs the tensorboard package, which is not installed: "
+                          "`pip install tensorboard` (or `pip install mmdistill[tb]`), or leave tensorboard off") from e
+    return SummaryWriter
+
+def _tb_tag(key: str) -> str:
+    "The TensorBoard tag of an epoch metric: `train_kd` -> `train/kd`, `val_accuracy` -> `val/accuracy`, `diag_…` -> `diag/…`, the rest under `epoch/`."
+    for group in ("train", "val", "diag"):
+        if key.startswith(group + "_"): return f"{group}/{key[len(group) + 1:]}"
+    return f"epoch/{key}"
+
+def _scalars(d: dict) -> dict:
+    "The entries of `d` that are numbers (not booleans, not None)."
+    return {k: float(v) for k, v in d.items() if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)}
+
+class TensorBoardLogger(Callback):
+    "Write each epoch's metrics (every loss term, the learning rate, the validation metrics) and, with `steps`, each step's loss terms, learning rate and gradient norm as TensorBoard scalars in `log_dir`; on the main process only."
+    order = 1000  # after every callback that adds metrics: it logs what the history keeps
+    def __init__(self, log_dir: str | os.PathLike, steps: bool = False):
+        self.SummaryWriter = _summary_writer()  # a missing package is an error now, not after the first epoch
+        self.log_dir, self.steps, self.writer = Path(log_dir), bool(steps), None
+
+    def on_fit_start(self, trainer):
+        if not trainer.accelerator.is_main_process: return
+        # x axis: optimizer steps. A resumed run hides what its killed predecessor logged after the checkpoint (purge_step).
+        self.writer = self.SummaryWriter(str(self.log_dir), purge_step=trainer.global_step + 1 if trainer.global_step else None)
+
+    def on_step_end(self, trainer, step):
+        if self.writer is None or not self.steps or step.get("skipped"): return
+        values = {"loss": step.get("loss"), "lr": step.get("lr"), "grad_norm": step.get("grad_norm"), **step.get("parts", {})}
+        for k, v in _scalars(values).items(): self.writer.add_scalar(f"step/{k}", v, trainer.global_step)
+
+    def on_epoch_end(self, trainer, epoch, metrics):
+        if self.writer is None: return
+        for k, v in _scalars(metrics).items(): self.writer.add_scalar(_tb_tag(k), v, trainer.global_step)
+        self.writer.flush()
+
+    def on_fit_end(self, trainer):
+        if self.writer is not None: self.writer.close()
+        self.writer = None
+
+def _tensorboard_logger(tensorboard, out_dir: Path | None) -> TensorBoardLogger | None:
+    "The trainer's `TensorBoardLogger` from its `tensorboard` argument: False/None (off), True (`out_dir/tensorboard`), a folder, or a logger."
+    if tensorboard is None or tensorboard is False: return None
+    if isinstance(tensorboard, TensorBoardLogger): return tensorboard
+    if tensorboard is True:
+        if out_dir is None: raise ValueError("tensorboard=True writes to out_dir/tensorboard, and this trainer has no out_dir; "
+                                             "pass out_dir=..., or tensorboard='a/folder'")
+        return TensorBoardLogger(Path(out_dir) / "tensorboard")
+    if isinstance(tensorboard, (str, os.PathLike)): return TensorBoardLogger(tensorboard)
+    raise TypeError(f"tensorboard must be True, False, a folder or a TensorBoardLogger, got {tensorboard!r}")
+
 # %% ../nbs/09_train.ipynb #56aa07b9
 class Checkpointer:
     "Writes `best`, the `keep_top_k` best epochs and `latest` to `out_dir`, each with `metadata`; `top_k` is its state."
@@ -529,7 +600,8 @@ class Trainer:
                  monitoring: Monitoring | None = None, ema: float | None = None, callbacks: list | None = None,
                  knn_reference=None, knn_k: int = 5, modality_dropout: float = 0.0, batch_transform: Callable | None = None,
                  on_degenerate: str = "warn", mixed_precision: str = "no", seed: int = 0, device=None, progress: bool = True,
-                 find_unused_parameters: bool = False, **settings):
+                 find_unused_parameters: bool = False, tensorboard: bool | str | os.PathLike | TensorBoardLogger | None = False,
+                 **settings):
         own = [p for p in inspect.signature(Trainer.__init__).parameters if p not in ("self", "settings", *_GROUPS)]
         groups = _route_settings(dict(optim=optim, batches=batches, checkpoints=checkpoints, monitoring=monitoring), settings, own)
         self.optim, self.batches, self.checkpoints, self.monitoring = (groups[g] for g in _GROUPS)
@@ -540,6 +612,7 @@ class Trainer:
         if ema is not None: _check_decay(ema)
         out_dir = self.checkpoints.out_dir
         if out_dir is not None and not self.checkpoints.weights_only: _check_rebuildable(model, out_dir)
+        self.tensorboard = _tensorboard_logger(tensorboard, out_dir)
         self.knn_reference, self.knn_k, self.modality_dropout, self.batch_transform = knn_reference, knn_k, modality_dropout, batch_transform
         self.on_degenerate, self.seed, self.progress = on_degenerate, seed, progress
         self.loss, self.objective = loss, objective_for(loss)
@@ -581,6 +654,8 @@ def out_dir(self: Trainer) -> Path | None:
 def _setup(self: Trainer, model: nn.Module, train_data, val_data):
     "Loaders, optimizer, `accelerator.prepare`, steps per epoch and the learning-rate schedule."
     acc = self.accelerator
+    self._input_name = input_name(model)   # what the x of (x, y) samples is called: the model's single input
+    train_data, val_data = as_samples(train_data, self._input_name), as_samples(val_data, self._input_name)
     self.train_loader, shard = _train_loader(train_data, self.batches, self.seed, acc.num_processes, acc.process_index)
     self.val_loader = eval_loader(val_data)
     opt = _make_optimizer(model, self.optim)
@@ -598,7 +673,8 @@ def _setup_callbacks(self: Trainer, train_data, val_data, ema: float | None, cal
     self.ema = EMA(self.unwrapped, ema) if ema is not None else None
     self.metric_monitor = MetricMonitor(m.monitor, m.mode, fallback=val_data is None and m.monitor.startswith("val_"))
     self.early_stopping = EarlyStopping(m.patience)
-    built_in = [Diagnostics(), *([self.ema] if self.ema is not None else []), self.metric_monitor, self.early_stopping]
+    built_in = [Diagnostics(), *([self.ema] if self.ema is not None else []), self.metric_monitor, self.early_stopping,
+                *([self.tensorboard] if getattr(self, "tensorboard", None) is not None else [])]
     self.callbacks = sorted(built_in + list(callbacks or []), key=lambda cb: getattr(cb, "order", 0))
     self.checkpointer = None
     if c.out_dir is not None:
@@ -648,7 +724,7 @@ def _resume(self: Trainer) -> bool:
 @patch
 def evaluate(self: Trainer, data=None) -> dict:
     "Metrics on `data` (default: the validation data): classifier metrics, or the objective as `loss` for a model without logits; k-NN accuracy with `knn_reference`."
-    loader = eval_loader(data) if data is not None else self.val_loader
+    loader = eval_loader(data, names=self._input_name) if data is not None else self.val_loader
     if loader is None: return {}
     model, device, out = self.eval_model, self.accelerator.device, {}
     logits, labels, embeddings, emb_labels, total, count = [], [], [], [], 0.0, 0
@@ -656,7 +732,7 @@ def evaluate(self: Trainer, data=None) -> dict:
         # evaluation batches are not class-balanced: a contrastive objective may see no positive there
         warnings.simplefilter("ignore", DegenerateBatchWarning)
         for batch in loader:
-            batch = to_device(batch, device)
+            batch = as_batch(to_device(batch, device), self._input_name)
             raw = run_model(model, batch)
             o = as_model_output(raw)   # a bare tensor is the logits
             y = batch.get("label")
@@ -675,7 +751,7 @@ def evaluate(self: Trainer, data=None) -> dict:
         out.update(loss=F.cross_entropy(logits, y).item(), accuracy=m["accuracy"], f1_macro=m["f1_macro"])
     elif count: out["loss"] = total / count
     if self.knn_reference is not None and embeddings:
-        ref = extract_embeddings(model, eval_loader(self.knn_reference), device=device)
+        ref = extract_embeddings(model, eval_loader(self.knn_reference, names=self._input_name), device=device)
         out["knn_accuracy"] = knn_evaluate(ref["embeddings"], ref["labels"], torch.cat(embeddings).numpy(),
                                            torch.cat(emb_labels).numpy(), k=self.knn_k)["accuracy"]
     return out
@@ -684,7 +760,7 @@ def evaluate(self: Trainer, data=None) -> dict:
 @patch
 def _prepare_batch(self: Trainer, batch) -> dict:
     "The batch on the device, through `batch_transform` and modality dropout."
-    batch = to_device(batch, self.accelerator.device)
+    batch = as_batch(to_device(batch, self.accelerator.device), self._input_name)
     if self.batch_transform is not None: batch = self.batch_transform(batch)
     if self.modality_dropout:
         batch = drop_modalities(batch, self.modality_dropout, getattr(self.unwrapped, "modalities", None))
