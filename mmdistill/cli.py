@@ -4,7 +4,7 @@
 
 # %% ../nbs/18_cli.ipynb #2abd74e5
 from __future__ import annotations
-import argparse, dataclasses, difflib, importlib, inspect, logging, sys
+import argparse, dataclasses, difflib, logging, sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -18,7 +18,8 @@ from torch.utils.data import Dataset, Subset
 
 import mmdistill
 from .core import CheckpointError, load_checkpoint, rebuild_problems, save_checkpoint
-from .data import ManifestDataset, collate_multimodal
+from .config import build_from_config
+from .data import ArrayDataset, ManifestDataset, collate_multimodal
 from .datasets import hapt_summary, load_hapt
 from .distill import Distiller, freeze_teacher
 from .evaluate import predict, save_json
@@ -79,6 +80,7 @@ class TrainSettings(JobSettings):
     lr: float = 1e-3
     batch_size: int = 64
     weight_decay: float = 0.01
+    tensorboard: bool = False   # TensorBoard event files in OUT/run/tensorboard (needs the tensorboard package)
 
 @dataclass
 class DistilSettings(TrainSettings):
@@ -89,7 +91,7 @@ class DistilSettings(TrainSettings):
 
 @dataclass
 class ExportSettings(JobSettings):
-    opset: Optional[int] = None   # the ONNX opset (default: torch's exporter's)
+    opset: Optional[int] = None       # the ONNX opset (default: torch's exporter's)
 
 @dataclass
 class QuantizeSettings(ExportSettings):
@@ -99,9 +101,6 @@ class QuantizeSettings(ExportSettings):
     method: str = "minmax"
     per_channel: bool = True     # a scale per output channel of each weight, not one per tensor
     reduce_range: str = "auto"   # 7-bit weights: true, false, or auto (when 8-bit ones fail the gate on the calibration samples)
-
-_SCHEMAS = {"train": TrainSettings, "evaluate": JobSettings, "distil": DistilSettings, "export": ExportSettings,
-            "quantize": QuantizeSettings}
 
 # %% ../nbs/18_cli.ipynb #02ece2ed
 def _read_config(path: str) -> Any:
@@ -173,54 +172,21 @@ def _allowed(module: str, allow) -> bool:
     "Whether `module` is one of the allowed module prefixes (a prefix matches itself and its submodules)."
     return any(module == p or module.startswith(p + ".") for p in allow)
 
-def _import_factory(spec: str, allow, where: str = "--model"):
-    "The callable that `spec` ('package.module:name') names, imported only when its module is allowed."
+def _check_factory(spec: str, allow, where: str = "--model") -> None:
+    "The command line's own check, before anything is imported: `spec` is 'package.module:callable' in a module it allowed."
     module, sep, name = str(spec).partition(":")
     if not sep or not module or not name.isidentifier():
         raise InputError(f"{where} {spec!r} is not 'package.module:callable' (e.g. userpkg.models:BPMRegressor); "
                          "name the module and the class or function that builds the model")
     if not _allowed(module, allow):
         raise InputError(f"import refused: {where} names {spec!r}, but the command line allowed {sorted(allow) or 'no package'}; "
-                         f"name the factory on the command line (--model {spec}) or allow its module with --allow {module}")
-    try: obj = getattr(importlib.import_module(module), name)
-    except ModuleNotFoundError as e:
-        raise InputError(f"{where} {spec!r}: cannot import {e.name!r}; put the folder that holds it on PYTHONPATH "
-                         "(or install its package)") from None
-    except AttributeError:
-        raise InputError(f"{where} {spec!r}: module {module!r} has no {name!r}") from None
-    if not (inspect.isclass(obj) or inspect.isfunction(obj)) or not _allowed(getattr(obj, "__module__", "") or "", allow):
-        raise InputError(f"import refused: {where} {spec!r} is {type(obj).__name__} from "
-                         f"{getattr(obj, '__module__', None)!r}, not a class or function defined in an allowed module")
-    return obj
+                         f"name the factory on the command line ({where} {spec}) or allow its module with --allow {module}")
 
-# %% ../nbs/18_cli.ipynb #31407e8b
-def _mismatch(model: nn.Module, state: dict) -> str:
-    "How the weights in `state` differ from `model`'s: the first few missing, unexpected and differently shaped ones."
-    want, got = {k: tuple(v.shape) for k, v in model.state_dict().items()}, {k: tuple(v.shape) for k, v in state.items()}
-    shapes = [f"{k} is {got[k]} in the file but {want[k]} in the model" for k in want if k in got and got[k] != want[k]]
-    missing, extra = [k for k in want if k not in got], [k for k in got if k not in want]
-    parts = shapes[:2] + ([f"the file lacks {missing[:3]}"] if missing else []) + ([f"the model has no {extra[:3]}"] if extra else [])
-    return "; ".join(parts)
+_BUILD_ERRORS = (PermissionError, ImportError, AttributeError, KeyError, ValueError, TypeError, RuntimeError, CheckpointError)
 
-def _state_dict_fit(model: nn.Module, path: str) -> nn.Module:
-    "Load the weights at `path` into `model` (also when saved from a wrapper: keys prefixed `module.` or `model.`)."
-    try: return load_checkpoint(path, model)[0]
-    except CheckpointError:
-        state, _ = load_checkpoint(path, build=False)
-        if not isinstance(state, dict): raise
-    want = set(model.state_dict())
-    for prefix in ("module.", "model."):
-        stripped = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-        if stripped and set(stripped) == want: state = stripped
-    problem = _mismatch(model, state)
-    if problem:
-        raise InputError(f"{path} does not fit {type(model).__name__}: {problem}; build the model with the sizes it was "
-                         "trained with (--model.kwargs.NAME VALUE)")
-    model.load_state_dict(state)
-    return model
-
+# %% ../nbs/18_cli.ipynb #d183c384
 def _build(spec: ModelSpec, allow, where: str = "--model") -> nn.Module:
-    "The model `spec` describes: the factory's model (with the checkpoint's weights), or the model a checkpoint rebuilds."
+    "The model `spec` describes: built by `build_from_config` (with the checkpoint's weights), or the model a checkpoint rebuilds."
     if spec.factory is None:
         if spec.checkpoint is None:
             raise InputError(f"no model: name its factory with {where} package.module:Class (and its weights with "
@@ -232,14 +198,19 @@ def _build(spec: ModelSpec, allow, where: str = "--model") -> nn.Module:
             raise InputError(f"{spec.checkpoint} holds weights only: name the model's factory with {where} "
                              "package.module:Class (and its arguments with --model.kwargs.NAME VALUE)")
         return model.eval()
-    factory = _import_factory(spec.factory, allow, where)
+    _check_factory(spec.factory, allow, where)
     kwargs = OmegaConf.to_container(spec.kwargs) if OmegaConf.is_config(spec.kwargs) else dict(spec.kwargs)
-    try: model = factory(**kwargs)
-    except TypeError as e:
-        raise InputError(f"{spec.factory}(**{kwargs}) failed: {e}; set its arguments with --model.kwargs.NAME VALUE") from None
+    shapes_first = spec.checkpoint is not None and Path(spec.checkpoint).suffix == ".safetensors"
+    try:
+        model = build_from_config({"factory": spec.factory, "kwargs": kwargs}, allow=allow,
+                                  checkpoint=spec.checkpoint if shapes_first else None)
+        if spec.checkpoint is not None and not shapes_first: model, _ = load_checkpoint(spec.checkpoint, model)
+    except FileNotFoundError: raise
+    except _BUILD_ERRORS as e:
+        hint = "; put the folder that holds it on PYTHONPATH (or install its package)" if isinstance(e, ImportError) else ""
+        raise InputError(f"{where} {spec.factory}: {_one_line(e)}{hint}") from None
     if not isinstance(model, nn.Module):
         raise InputError(f"{spec.factory} returned a {type(model).__name__}, not a torch.nn.Module")
-    if spec.checkpoint is not None: model = _state_dict_fit(model, spec.checkpoint)
     return model.eval()
 
 def _batch_model(model: nn.Module, inputs: list, output: str, layout: str) -> nn.Module:
@@ -247,24 +218,7 @@ def _batch_model(model: nn.Module, inputs: list, output: str, layout: str) -> nn
     if getattr(model, "modalities", None) is not None: return model
     return adapt(model, inputs=list(inputs), layout=layout, outputs=output)
 
-# %% ../nbs/18_cli.ipynb #2873134e
-class _ArraySamples(Dataset):
-    "Samples from named arrays with one row per sample: item `i` is `{name: row i}`; `labels` when there is an integer `label`."
-    def __init__(self, arrays: dict, source: str = "arrays"):
-        lengths = {k: len(v) if np.ndim(v) else 0 for k, v in arrays.items()}
-        if not arrays or len(set(lengths.values())) != 1 or 0 in lengths.values():
-            raise InputError(f"{source}: the arrays need the same number of rows (one per sample), got {lengths}")
-        self.arrays, self.source = {k: _column(v) for k, v in arrays.items()}, source
-        label = self.arrays.get("label")
-        self.labels = label if label is not None and label.dtype.kind in "iu" else None
-        self.stats, self.classes = None, None
-
-    def __len__(self) -> int: return len(next(iter(self.arrays.values())))
-    def __getitem__(self, i) -> dict:
-        return {k: torch.from_numpy(v[i]) if v.ndim > 1 else v[i] for k, v in self.arrays.items()}
-    def __repr__(self) -> str:
-        return f"_ArraySamples({len(self)} samples of {self.source}: " + ", ".join(f"{k} {v.shape[1:]}" for k, v in self.arrays.items()) + ")"
-
+# %% ../nbs/18_cli.ipynb #64f77c75
 def _column(v) -> np.ndarray:
     "An array as the library wants it: float64 as float32, a `(N, 1)` column as `(N,)`."
     v = np.asarray(v)
@@ -291,13 +245,28 @@ def _split_rows(arrays: dict, split: str | None, source: str) -> dict:
     if not keep.any(): raise InputError(f"--split {split}: {source} has no such rows; its splits are {sorted(set(arrays['split'].astype(str).tolist()))}")
     return {k: v[keep] for k, v in arrays.items() if k != "split"}
 
-def _hapt(split: str) -> Dataset:
+def _arrays(arrays: dict, source: str, stats=None, classes=None) -> ArrayDataset:
+    "An `ArrayDataset` of named arrays: those with axes beyond the sample's are inputs, integer `label` the labels, other `(N,)` arrays targets."
+    arrays = {k: _column(v) for k, v in arrays.items()}
+    label = arrays.pop("label", None)
+    if label is not None and label.dtype.kind not in "iu":
+        raise InputError(f"{source}: 'label' holds {label.dtype} values, but labels are integer class ids; give a number to "
+                         "estimate another name (e.g. bpm) and use it as --target")
+    inputs, targets = {k: v for k, v in arrays.items() if v.ndim > 1}, {k: v for k, v in arrays.items() if v.ndim == 1}
+    if not inputs:
+        raise InputError(f"{source} has no input arrays (one row per sample with its own axes, e.g. windows (N, T, C)); it has "
+                         f"{ {k: v.shape for k, v in arrays.items()} }")
+    try: ds = ArrayDataset(inputs, labels=label, targets=targets or None, classes=classes)
+    except (ValueError, TypeError) as e: raise InputError(f"{source}: {_one_line(e)}") from None
+    if stats is not None: ds.stats = stats   # the arrays are normalised already: the statistics go into the exported files
+    ds.source = source
+    return ds
+
+def _hapt(split: str) -> ArrayDataset:
     "A HAPT split as samples with `acc`, `gyro`, `label` and `gyro_rms` (rad/s), normalised like the training split."
     ds = load_hapt(split)
-    out = _ArraySamples({**{m: ds.signals[m].numpy() for m in ds.signals}, **{k: v.numpy() for k, v in hapt_targets(ds).items()}},
-                       f"hapt:{split}")
-    out.stats, out.classes = ds.stats, list(ds.classes)
-    return out
+    arrays = {**{m: ds.signals[m].numpy() for m in ds.signals}, **{k: v.numpy() for k, v in hapt_targets(ds).items()}}
+    return _arrays(arrays, f"hapt:{split}", stats=ds.stats, classes=list(ds.classes))
 
 def _load_data(spec: DataSpec, what: str = "--data", hapt_split: str = "test") -> Dataset:
     "The samples `spec` names: HAPT (`hapt_split` unless the spec names a split), a manifest CSV, `.npz` / `.npy` arrays."
@@ -311,7 +280,7 @@ def _load_data(spec: DataSpec, what: str = "--data", hapt_split: str = "test") -
                              "e.g. --data.modalities.ppg ppg.npy")
         return ManifestDataset(spec.root or path.parent, path, spec.split, modalities=dict(spec.modalities))
     if path.is_dir() or path.suffix in (".npz", ".npy"):
-        return _ArraySamples(_split_rows(_read_arrays(path), spec.split, str(path)), str(path))
+        return _arrays(_split_rows(_read_arrays(path), spec.split, str(path)), str(path))
     raise InputError(f"{what} {path}: unknown kind of file; give an .npz file, a folder of .npy files, a manifest .csv, or hapt")
 
 # %% ../nbs/18_cli.ipynb #8f1e8799
@@ -387,7 +356,7 @@ def _scores(model: nn.Module, data: Dataset, job: _Job, metric: str) -> dict:
     "The metric of the PyTorch model on `data` (numpy, independent of the ONNX gate's code)."
     p = predict(model, data, outputs=[job.output])
     pred = p[job.output]
-    y = np.asarray([data[i][job.target] for i in range(len(data))]) if job.target != "label" else p["labels"]
+    y = p["labels"] if job.target == "label" else np.array([float(data[i][job.target]) for i in range(len(data))])
     if metric == "accuracy": return {"accuracy": float((pred.argmax(1) == y).mean()), "n": len(y)}
     err = pred.reshape(y.shape).astype(np.float64) - y
     return {metric: float(np.abs(err).mean() if metric == "mae" else np.sqrt((err ** 2).mean())), "n": len(y)}
@@ -429,7 +398,7 @@ def _trainer_settings(s: TrainSettings, job: _Job) -> dict:
     return dict(epochs=s.epochs, lr=s.lr, weight_decay=s.weight_decay, batch_size=s.batch_size, seed=s.seed,
                 sampler="balanced" if classify else "random", progress=False,
                 monitor="val_accuracy" if s.metric == "accuracy" else "val_loss", mode="max" if s.metric == "accuracy" else "min",
-                weights_only=bool(rebuild_problems(job.model)))
+                weights_only=bool(rebuild_problems(job.model)), tensorboard=s.tensorboard)
 
 def _cmd_train(s: TrainSettings, allow) -> int:
     job = _job(s, allow)
@@ -468,10 +437,10 @@ def _cmd_distil(s: DistilSettings, allow) -> int:
     print(f"distilled {len(history)} epochs ({', '.join(f'{k} {v:.4g}' for k, v in last.items())}); best student weights in {path}")
     return 0
 
-# %% ../nbs/18_cli.ipynb #10eb376f
-def _example(data: Dataset, inputs: list) -> dict:
-    "Eight samples' inputs as a batch, to trace the model with."
-    batch = collate_multimodal([data[i] for i in range(min(8, len(data)))])
+# %% ../nbs/18_cli.ipynb #fea7004c
+def _example(data: Dataset, inputs: list, n: int | None = None) -> dict:
+    "The inputs of `n` samples (default 8) as a batch, to trace the model with."
+    batch = collate_multimodal([data[i % len(data)] for i in range(n or min(8, len(data)))])
     return {m: batch[m] for m in inputs}
 
 def _cmd_export(s: ExportSettings, allow) -> int:
@@ -563,12 +532,14 @@ def _job_flags(p: argparse.ArgumentParser, train: bool = False) -> None:
                    help="module prefixes whose factories a --config file may name")
     p.add_argument("--out", default=_S, help="where to write (default: next to the checkpoint)")
     p.add_argument("--seed", type=int, default=_S)
+    p.add_argument("--print-config", action="store_true", help="print the settings as a config file (YAML) and stop")
     if train:
         p.add_argument("--val-data", dest="val_data.path", default=_S, help="validation data, to pick the best epoch")
         p.add_argument("--epochs", type=int, default=_S, help="default 10")
         p.add_argument("--lr", type=float, default=_S, help="default 1e-3")
         p.add_argument("--batch-size", "--batch_size", dest="batch_size", type=int, default=_S, help="default 64")
         p.add_argument("--weight-decay", "--weight_decay", dest="weight_decay", type=float, default=_S, help="default 0.01")
+        p.add_argument("--tensorboard", action="store_true", default=_S, help="TensorBoard event files in OUT/run/tensorboard")
 
 def _job_parser(sub, name: str, schema, help: str, **kw) -> argparse.ArgumentParser:
     p = sub.add_parser(name, help=help, description=help, allow_abbrev=False, **kw)
@@ -621,6 +592,9 @@ def _run_job(args, overrides) -> int:
     "Run a stage on the user's model and data: its settings from the config file and flags, then the command."
     settings, allow = _settings(args, overrides, args.schema)
     if settings.data.path == "hapt" and settings.target == "gyro_rms" and settings.units is None: settings.units = "rad/s"
+    if getattr(args, "print_config", False):
+        print(OmegaConf.to_yaml(OmegaConf.structured(settings)), end="")
+        return 0
     return args.run(settings, allow)
 
 _COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "distil": _cmd_distil, "export": _cmd_export,
@@ -655,7 +629,8 @@ def build_parser() -> argparse.ArgumentParser:
     dis.add_argument("--kd-weight", "--kd_weight", dest="kd_weight", type=float, default=_S)
     ex = _job_parser(sub, "export", ExportSettings, "export the model to an FP32 ONNX file, checked against PyTorch")
     q = _job_parser(sub, "quantize", QuantizeSettings, "export, quantize to INT8 and verify on the data: exit 0 accepted, 1 rejected, 2 input error")
-    for e in (ex, q): e.add_argument("--opset", type=int, default=_S, help="the ONNX opset (default: torch's exporter's)")
+    for e in (ex, q):
+        e.add_argument("--opset", type=int, default=_S, help="the ONNX opset (default: torch's exporter's)")
     q.add_argument("--per-channel", dest="per_channel", action=argparse.BooleanOptionalAction, default=_S,
                    help="a weight scale per output channel (default) or per tensor (--no-per-channel)")
     q.add_argument("--threshold", type=float, default=_S,
@@ -670,8 +645,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 # %% ../nbs/18_cli.ipynb #26bdaf92
-_INPUT_ERRORS = (InputError, FileNotFoundError, IsADirectoryError, ImportError, ValueError, KeyError, CheckpointError,
-                 OnnxParityError, OmegaConfBaseException)
+_INPUT_ERRORS = (InputError, FileNotFoundError, IsADirectoryError, PermissionError, ImportError, ValueError, KeyError,
+                 CheckpointError, OnnxParityError, OmegaConfBaseException)
 
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `mmdistill` command: exit status 0 (done, or INT8 accepted), 1 (INT8 rejected), 2 (usage or input error)."
