@@ -124,7 +124,12 @@ def onnx_metadata(model) -> dict:
     return out
 
 # %% ../nbs/13_export.ipynb #26699c55
-def onnx_session(path, threads: int | None = None):
+def _requested_disabled_optimizers(path) -> list:
+    "The onnxruntime optimizers the file's metadata asks a session to leave off (`onnxruntime_disabled_optimizers`), if any."
+    try: return list(onnx_metadata(path).get("onnxruntime_disabled_optimizers") or [])
+    except ImportError: return []  # without the onnx package the metadata cannot be read; onnxruntime runs the file as it is
+
+def onnx_session(path, threads: int | None = None, disabled_optimizers: Sequence[str] | None = None):
     "An onnxruntime CPU inference session for the model file at `path` (`threads` intra-op threads, or onnxruntime's default)."
     ort = require_onnx("onnxruntime", "running ONNX models")
     opts = ort.SessionOptions()
@@ -133,7 +138,10 @@ def onnx_session(path, threads: int | None = None):
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
             raise ValueError(f"threads must be a positive integer or None (onnxruntime's default), got {threads!r}")
         opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
-    return ort.InferenceSession(str(onnx_file(path)), sess_options=opts, providers=["CPUExecutionProvider"])
+    path = onnx_file(path)
+    disabled = _requested_disabled_optimizers(path) if disabled_optimizers is None else list(disabled_optimizers)
+    return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"],
+                                **({"disabled_optimizers": disabled} if disabled else {}))
 
 # %% ../nbs/13_export.ipynb #9ffd99e4
 class OnnxParityError(AssertionError):
@@ -204,33 +212,40 @@ def _quiet_exporter():
     for lg in loggers: lg.setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", FutureWarning); warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)  # the TorchScript exporter on shape checks; parity is checked after
             warnings.filterwarnings("ignore", ".*The axis name: .* will not be used", UserWarning)  # inputs sharing the batch axis
             yield
     finally:
         for lg, level in zip(loggers, levels): lg.setLevel(level)
 
 # %% ../nbs/13_export.ipynb #8aad870c
-def _trace(wrapper: PositionalWrapper, batch: Mapping[str, torch.Tensor], path: Path, opset: int | None) -> None:
-    "Export `wrapper` to `path` with torch's dynamo exporter, in eval mode, every input with a dynamic batch axis."
+def _trace(wrapper: PositionalWrapper, batch: Mapping[str, torch.Tensor], path: Path, opset: int | None,
+           batch_size: int | None = None, dynamo: bool = True) -> None:
+    "Export `wrapper` to `path` in eval mode with torch's dynamo (or TorchScript) exporter, the batch axis dynamic or fixed to `batch_size`."
     device = module_device(wrapper)
-    args = tuple((t if len(t) > 1 else torch.cat([t, t])).to(device) for t in batch.values())
-    batch_dim = torch.export.Dim("batch")
+    if batch_size is None: args = tuple((t if len(t) > 1 else torch.cat([t, t])).to(device) for t in batch.values())
+    else: args = tuple(t.to(device) for t in batch.values())  # already `batch_size` rows
     fastpath = torch.backends.mha.get_fastpath_enabled()
     try:
         torch.backends.mha.set_fastpath_enabled(False)
         with eval_mode(wrapper), torch.no_grad(), _quiet_exporter():
-            torch.onnx.export(wrapper, args, str(path), dynamo=True, external_data=False, input_names=wrapper.modalities,
-                              output_names=wrapper.outputs, dynamic_shapes=(tuple({0: batch_dim} for _ in args),),
-                              opset_version=opset, verbose=False)
+            names = dict(input_names=wrapper.modalities, output_names=wrapper.outputs, opset_version=opset, verbose=False)
+            if dynamo:
+                batch_dim = torch.export.Dim("batch")
+                dynamic = None if batch_size is not None else (tuple({0: batch_dim} for _ in args),)
+                torch.onnx.export(wrapper, args, str(path), dynamo=True, external_data=False, dynamic_shapes=dynamic, **names)
+            else:
+                axes = None if batch_size is not None else {n: {0: "batch"} for n in (*wrapper.modalities, *wrapper.outputs)}
+                torch.onnx.export(wrapper, args, str(path), dynamo=False, dynamic_axes=axes, **names)
     finally: torch.backends.mha.set_fastpath_enabled(fastpath)
 
-def _finish_export(path: Path, batch: Mapping[str, torch.Tensor], outputs: list, metadata: Mapping | None):
+def _finish_export(path: Path, batch: Mapping[str, torch.Tensor], outputs: list, metadata: Mapping | None, fixed_batch: bool = False):
     "Strip node metadata from the exported file, add the model's metadata, check and save it; the proto, entries removed and input shapes."
     onnx = require_onnx("onnx", "export_onnx")
     proto = onnx.load(str(path))
     removed = strip_onnx_metadata(proto)
-    shapes = {m: ["batch", *t.shape[1:]] for m, t in batch.items()}
+    shapes = {m: [len(t) if fixed_batch else "batch", *t.shape[1:]] for m, t in batch.items()}
     set_onnx_metadata(proto, {"mmdistill_version": mmdistill.__version__, "modalities": list(batch), "outputs": outputs,
                               "input_shapes": shapes, **(metadata or {})})
     onnx.checker.check_model(proto)
@@ -238,21 +253,50 @@ def _finish_export(path: Path, batch: Mapping[str, torch.Tensor], outputs: list,
     return proto, removed, shapes
 
 # %% ../nbs/13_export.ipynb #ff195405
+def _written_opset(path: Path) -> int:
+    "The default-domain opset version an ONNX file imports."
+    return next(o.version for o in require_onnx("onnx", "export_onnx").load(str(path), load_external_data=False).opset_import
+                if o.domain in ("", "ai.onnx"))
+
+def _check_opset(path: Path, opset: int | None, dynamo: bool) -> None:
+    "Remove the file and raise a ValueError when the exporter wrote another opset than the one requested."
+    if opset is None: return
+    got = _written_opset(path)
+    if got == opset: return
+    path.unlink()
+    if dynamo:
+        raise ValueError(f"opset={opset} was requested but torch's dynamo exporter wrote opset {got}: it implements opset 18 and "
+                         f"later, and its conversion of this model down to {opset} failed. Use opset >= 18, or pass dynamo=False "
+                         f"to export with torch's TorchScript exporter, which writes older opsets directly")
+    raise ValueError(f"opset={opset} was requested but torch's TorchScript exporter wrote opset {got}; choose another opset")
+
+def _check_export_options(opset, batch_size) -> None:
+    "A ValueError for an opset or a fixed batch size that cannot be meant."
+    if opset is not None and (isinstance(opset, bool) or not isinstance(opset, int) or opset < 7):
+        raise ValueError(f"opset must be an ONNX opset version (an integer, 7 or more; 18 or more with the dynamo exporter) "
+                         f"or None for the exporter's default, got {opset!r}")
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+        raise ValueError(f"batch_size must be None (a dynamic batch axis) or a positive integer (a fixed batch), got {batch_size!r}")
+
 def export_onnx(model: nn.Module, example_inputs, path, modalities: Sequence[str] | None = None,
                 outputs: Sequence[str] = ("logits",), metadata: Mapping[str, Any] | None = None, opset: int | None = None,
-                rtol: float = 1e-3, atol: float = 1e-4, check_parity: bool = True) -> dict:
-    "Export a batch-dict model to one self-contained FP32 ONNX file (an input per modality, dynamic batch), checked against PyTorch."
+                rtol: float = 1e-3, atol: float = 1e-4, check_parity: bool = True, batch_size: int | None = None,
+                dynamo: bool = True) -> dict:
+    "Export a batch-dict model to one self-contained FP32 ONNX file (an input per modality, dynamic or fixed batch), checked against PyTorch."
     require_onnx("onnx", "export_onnx")
-    require_onnx("onnxscript", "export_onnx (torch's ONNX exporter)")
+    if dynamo: require_onnx("onnxscript", "export_onnx (torch's ONNX exporter)")
+    _check_export_options(opset, batch_size)
     path = Path(path)
     if path.suffix != ".onnx": raise ValueError(f"path {str(path)!r} should end in .onnx")
     outputs = [outputs] if isinstance(outputs, str) else list(outputs)
     modalities = _export_modalities(model, example_inputs, modalities)
     batch = _as_batch(example_inputs, modalities)
+    if batch_size is not None: batch = {m: t[torch.arange(batch_size) % len(t)] for m, t in batch.items()}  # rows repeated or cut
     path.parent.mkdir(parents=True, exist_ok=True)
-    _trace(PositionalWrapper(model, modalities, outputs), batch, path, opset)
-    proto, removed, shapes = _finish_export(path, batch, outputs, metadata)
+    _trace(PositionalWrapper(model, modalities, outputs), batch, path, opset, batch_size, dynamo)
+    _check_opset(path, opset, dynamo)
+    proto, removed, shapes = _finish_export(path, batch, outputs, metadata, batch_size is not None)
     parity = check_onnx_parity(model, path, batch, rtol=rtol, atol=atol) if check_parity else None
     return {"path": str(path), "size_bytes": path.stat().st_size, "inputs": shapes, "outputs": outputs,
             "opset": next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")),
-            "metadata_removed": removed, "parity": parity}
+            "exporter": "dynamo" if dynamo else "torchscript", "metadata_removed": removed, "parity": parity}

@@ -18,7 +18,7 @@ from .evaluate import classification_metrics, knn_evaluate, predict, save_json
 from .explore import pca_2d, plot_confusion_matrix, plot_history, render_embedding_map
 from .export import export_onnx
 from .footprint import export_c_header, mcu_summary
-from .quantize import benchmark_onnx, quantize_onnx, verify_quantization
+from .quantize import benchmark_onnx, layer_sensitivity, quantization_advice, quantize_onnx, verify_quantization
 from .recipes import DemoConfig, fit_hapt_student, fit_hapt_teacher, hapt_targets
 
 # %% auto #0
@@ -60,13 +60,9 @@ def export_student(student: torch.nn.Module, data: dict, out: Path, cfg: DemoCon
     example = collate_multimodal([train[i] for i in range(8)])
     meta = {"stats": {"acc": train.stats["acc"]}, "classes": list(train.classes), "task": "HAPT activity, acc only"}
     fp32 = export_onnx(student, example, out / "student_fp32.onnx", modalities=["acc"], metadata=meta)
-    quantize = lambda reduce_range: quantize_onnx(fp32["path"], train, out / "student_int8.onnx", num_samples=cfg.calibration_samples,
-                                                  seed=cfg.seed, reduce_range=reduce_range)
-    int8 = quantize(False)
-    if data.get("val") is not None:   # 8-bit weights can saturate onnxruntime's kernels on CPUs without VNNI: 7-bit ones cannot
-        check = verify_quantization(fp32["path"], int8["path"], data["val"], metric="accuracy", threshold=cfg.threshold)
-        if not check["accepted"]: int8 = quantize(True)
-        int8["validation_check_8bit"] = {k: check[k] for k in ("fp32", "int8", "change", "accepted")}
+    val = data.get("val")  # 8-bit weights can saturate onnxruntime's kernels on CPUs without VNNI: 7-bit ones cannot
+    int8 = quantize_onnx(fp32["path"], train, out / "student_int8.onnx", num_samples=cfg.calibration_samples, seed=cfg.seed,
+                         reduce_range="auto" if val is not None else False, validation=val, validation_threshold=cfg.threshold)
     return fp32, int8
 
 # %% ../nbs/17_jobs.ipynb #ca648a13
@@ -178,8 +174,15 @@ def _checked_model(checkpoint: Path) -> torch.nn.Module:
                          "model decorated with @register_model")
     return model.eval()
 
+_CHECKPOINT_SETTINGS = ("mode", "method", "format", "per_channel", "weight_type", "reduce_range", "activation_type",
+                        "num_calibration_samples", "nodes_to_exclude", "op_types_to_quantize", "extra_options",
+                        "keep_float_outputs", "float_nodes", "nodes_left_float", "reduce_range_requested", "validation_check_8bit")
+
 def quantize_checkpoint(checkpoint, out=None, metric: str = "accuracy", threshold: float | None = None, target: str = "label",
-                        output: str | None = None, calibration_samples: int = 300, method: str = "minmax", seed: int = 0) -> dict:
+                        output: str | None = None, calibration_samples: int = 300, method: str = "minmax", seed: int = 0, *,
+                        per_channel: bool = True, activation_type: str = "int8", reduce_range: bool | str = False,
+                        nodes_to_exclude=None, op_types_to_quantize=None, extra_options=None, keep_float_outputs=False,
+                        float_nodes=None, diagnose: bool = True) -> dict:
     "Export a checkpointed model to ONNX, INT8-quantize it on HAPT calibration windows (a `seed`ed draw) and verify it on the test subjects."
     checkpoint = Path(checkpoint)
     model = _checked_model(checkpoint)
@@ -194,9 +197,25 @@ def quantize_checkpoint(checkpoint, out=None, metric: str = "accuracy", threshol
     stem = checkpoint.name.split(".")[0]
     fp32 = export_onnx(model, {m: example[m] for m in modalities}, out / f"{stem}_fp32.onnx", modalities=modalities,
                        outputs=(output,), metadata={"stats": {m: train.stats[m] for m in modalities}, "source": str(checkpoint)})
+    val = load_hapt("val")
+    val_data = {**{m: val.signals[m] for m in modalities}, target: hapt_targets(val)[target]}
+    options = dict(per_channel=per_channel, activation_type=activation_type, nodes_to_exclude=nodes_to_exclude,
+                   op_types_to_quantize=op_types_to_quantize, extra_options=extra_options, keep_float_outputs=keep_float_outputs,
+                   float_nodes=float_nodes)
+    if reduce_range == "auto":  # 8-bit weights checked on the validation subjects with the gate's own rule
+        options.update(validation=val_data, validation_metric=metric, validation_threshold=threshold, validation_target=target)
     int8 = quantize_onnx(fp32["path"], train, out / f"{stem}_int8.onnx", method=method, num_samples=calibration_samples,
-                         seed=seed)
+                         seed=seed, reduce_range=reduce_range, **options)
     data = {**{m: test.signals[m] for m in modalities}, target: targets[target]}
     units = "rad/s" if target == "gyro_rms" else None
-    return verify_quantization(fp32["path"], int8["path"], data, metric=metric, threshold=threshold, target=target,
+    gate = verify_quantization(fp32["path"], int8["path"], data, metric=metric, threshold=threshold, target=target,
                                output=output, units=units)
+    gate["quantization"] = settings = {k: int8[k] for k in _CHECKPOINT_SETTINGS if k in int8}
+    if not gate["accepted"] and diagnose:  # which layers lose most, on the validation subjects (never the test ones)
+        gate["sensitivity"] = layer_sensitivity(
+            fp32["path"], val_data, metric=metric, target=target if metric != "accuracy" or target != "label" else None,
+            output=output, calibration=train, num_samples=calibration_samples, eval_samples=1000, seed=seed, method=method,
+            per_channel=per_channel, activation_type=activation_type, reduce_range=bool(int8["reduce_range"]),
+            extra_options=extra_options, op_types_to_quantize=op_types_to_quantize)
+    if not gate["accepted"]: gate["advice"] = quantization_advice(gate, settings, gate.get("sensitivity"))
+    return gate

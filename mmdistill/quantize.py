@@ -4,7 +4,7 @@
 
 # %% ../nbs/14_quantize.ipynb #fcf3d2b6
 from __future__ import annotations
-import io, logging, math, tempfile, time
+import io, json, logging, math, re, tempfile, time
 from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -20,9 +20,9 @@ from .export import OnnxParityError, PositionalWrapper, check_onnx_parity, expor
 _all_ = ["OnnxParityError", "PositionalWrapper", "check_onnx_parity", "export_onnx", "onnx_metadata", "strip_onnx_metadata"]
 
 # %% auto #0
-__all__ = ['ArrayDataReader', 'calibration_reader', 'shorten_onnx_names', 'quantize_onnx', 'verify_quantization',
-           'benchmark_onnx', 'OnnxParityError', 'PositionalWrapper', 'check_onnx_parity', 'export_onnx',
-           'onnx_metadata', 'strip_onnx_metadata']
+__all__ = ['ArrayDataReader', 'calibration_reader', 'shorten_onnx_names', 'quantizable_nodes', 'quantize_onnx',
+           'verify_quantization', 'quantization_advice', 'layer_sensitivity', 'benchmark_onnx', 'OnnxParityError',
+           'PositionalWrapper', 'check_onnx_parity', 'export_onnx', 'onnx_metadata', 'strip_onnx_metadata']
 
 # %% ../nbs/14_quantize.ipynb #cd856ae6
 _logger = logging.getLogger("mmdistill.quantize")
@@ -198,13 +198,25 @@ def _choice(name: str, value, options) -> str:
     if value not in options: raise ValueError(f"unknown {name} {value!r}: use one of {list(options)}")
     return value
 
+def _fixed_batch(specs: dict) -> int | None:
+    "The fixed batch size of a model's inputs (from `_input_specs`), or None when the batch axis is dynamic."
+    sizes = {shape[0] for shape, _ in specs.values() if shape}
+    return next(iter(sizes)) if len(sizes) == 1 and None not in sizes else None
+
 def _calibration(calibration, fp32_model, mode: str, num_samples: int | None, seed: int):
     "The calibration reader for static mode (a reader passes through), None for dynamic mode."
     if mode == "dynamic": return None
     if calibration is None:
         raise ValueError("static quantization needs calibration data: pass a few hundred training samples (a Dataset, "
                          "a DataLoader or a dict of arrays) as calibration, or use mode='dynamic'")
-    return calibration if hasattr(calibration, "get_next") else calibration_reader(calibration, fp32_model, num_samples, seed=seed)
+    if hasattr(calibration, "get_next"): return calibration
+    fixed = _fixed_batch(_input_specs(fp32_model))
+    reader = calibration_reader(calibration, fp32_model, num_samples, batch_size=fixed, seed=seed)
+    if fixed is not None and reader.num_samples % fixed:  # a model exported with a fixed batch takes only full batches
+        keep = reader.num_samples - reader.num_samples % fixed
+        if keep == 0: raise ValueError(f"the model takes batches of exactly {fixed}; give at least {fixed} calibration samples")
+        reader = ArrayDataReader({k: v[:keep] for k, v in reader.arrays.items()}, fixed)
+    return reader
 
 def _pre_process(src: Path, dst: Path) -> None:
     "onnxruntime's `quant_pre_process`, retried without symbolic shape inference when that step fails."
@@ -216,17 +228,21 @@ def _pre_process(src: Path, dst: Path) -> None:
 
 # %% ../nbs/14_quantize.ipynb #d901fb8e
 def _run_quantizer(src: Path, dst: Path, reader, method: str, per_channel: bool, format: str, activation_type: str,
-                   reduce_range: bool) -> None:
+                   reduce_range: bool, nodes_to_exclude: Sequence[str] = (), op_types_to_quantize: Sequence[str] | None = None,
+                   extra_options: Mapping | None = None) -> None:
     "onnxruntime's static quantizer (with `reader`) or, without a reader, its dynamic one, from `src` to `dst`."
     q = require_onnx("onnxruntime.quantization", "quantize_onnx")
+    control = dict(nodes_to_exclude=list(nodes_to_exclude), op_types_to_quantize=list(op_types_to_quantize or []),
+                   extra_options=dict(extra_options or {}))
     if reader is None:
-        q.quantize_dynamic(str(src), str(dst), per_channel=per_channel, reduce_range=reduce_range, weight_type=q.QuantType.QInt8)
+        q.quantize_dynamic(str(src), str(dst), per_channel=per_channel, reduce_range=reduce_range, weight_type=q.QuantType.QInt8,
+                           **control)
         return
     with redirect_stdout(io.StringIO()) as progress:  # the calibrators print their progress
         q.quantize_static(str(src), str(dst), reader, quant_format=getattr(q.QuantFormat, _FORMATS[format]),
                           per_channel=per_channel, reduce_range=reduce_range, weight_type=q.QuantType.QInt8,
                           activation_type=getattr(q.QuantType, _ACTIVATION_TYPES[activation_type]),
-                          calibrate_method=getattr(q.CalibrationMethod, _METHODS[method]))
+                          calibrate_method=getattr(q.CalibrationMethod, _METHODS[method]), **control)
     _logger.debug("calibration: %s", progress.getvalue())
 
 def _finish_int8(model, fp32_model, settings: dict, compact: bool, out_path: Path) -> None:
@@ -234,18 +250,162 @@ def _finish_int8(model, fp32_model, settings: dict, compact: bool, out_path: Pat
     onnx = require_onnx("onnx", "quantize_onnx")
     strip_onnx_metadata(model)
     if compact: shorten_onnx_names(model)
-    set_onnx_metadata(model, {**onnx_metadata(fp32_model), "quantization": {**settings, "mmdistill_version": mmdistill.__version__}})
+    session = {"onnxruntime_disabled_optimizers": settings["onnxruntime_disabled_optimizers"]} if settings.get("onnxruntime_disabled_optimizers") else {}
+    set_onnx_metadata(model, {**onnx_metadata(fp32_model), "quantization": {**settings, "mmdistill_version": mmdistill.__version__}, **session})
     onnx.checker.check_model(model)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(out_path))
 
+# %% ../nbs/14_quantize.ipynb #78779e32
+# ops whose output is on the grid of their input: excluding only the node after them would leave the tensor on that grid
+_FOLLOWS_INPUT = frozenset({"Identity", "Reshape", "Squeeze", "Unsqueeze", "Flatten", "Transpose", "Gather", "Slice", "Split",
+                            "Pad", "Resize", "Expand", "Cast", "MaxPool", "Relu", "Clip", "Dropout"})
+_WITH_CONSTANT = frozenset({"Add", "Sub", "Mul", "Div"})  # followed through when their other input is a constant
+_EXTRA_OPTIONS_IN_CODE = frozenset({"CalibPercentile", "DefaultTensorType", "QuantizeBias", "BlockSize"})  # read but not in the docstring
+
+def _prepare(src: Path, dst: Path):
+    "Pre-process `src` into `dst` and name every unnamed node (onnxruntime excludes nodes by name); the ModelProto."
+    onnx = require_onnx("onnx", "quantize_onnx")
+    _pre_process(src, dst)
+    model = onnx.load(str(dst))
+    names = {n.name for n in model.graph.node}
+    if "" in names:
+        for i, n in enumerate(model.graph.node):
+            if not n.name:
+                n.name = f"{n.op_type}_{i}"
+                while n.name in names: n.name += "_"
+                names.add(n.name)
+        onnx.save(model, str(dst))
+    return model
+
+def _listed(names, limit: int = 30) -> str:
+    "Up to `limit` names, and how many more."
+    names = list(names)
+    return repr(names[:limit])[:-1] + (f", ... and {len(names) - limit} more]" if len(names) > limit else "]")
+
+def _check_names(names, model, what: str) -> list:
+    "`names` as a list when every one names a node of `model`, else a ValueError listing the nodes there are."
+    if names is None: return []
+    if isinstance(names, str): raise TypeError(f"{what} must be a list of node names, e.g. [{names!r}], not a string")
+    names, nodes = list(names), [n.name for n in model.graph.node]
+    unknown = [n for n in names if n not in set(nodes)]
+    if unknown:
+        raise ValueError(f"{what} names nodes the graph does not have: {unknown}; the graph onnxruntime quantizes (the FP32 "
+                         f"model after pre-processing) has {_listed(f'{n.name} ({n.op_type})' for n in model.graph.node)}; "
+                         "quantizable_nodes(fp32_path) lists them")
+    return names
+
+def _check_op_types(op_types, mode: str) -> list | None:
+    "`op_types` as a list when onnxruntime can quantize each in `mode`, else a ValueError listing those it can."
+    if op_types is None: return None
+    if isinstance(op_types, str): raise TypeError(f"op_types_to_quantize must be a list, e.g. [{op_types!r}], not a string")
+    reg = require_onnx("onnxruntime.quantization.registry", "quantize_onnx")
+    valid = sorted(set(reg.QLinearOpsRegistry) | set(reg.QDQRegistry)) if mode == "static" else sorted(reg.IntegerOpsRegistry)
+    unknown = [t for t in op_types if t not in valid]
+    if unknown: raise ValueError(f"op_types_to_quantize has op types onnxruntime cannot quantize in {mode} mode: {unknown}; use some of {valid}")
+    if not op_types: raise ValueError("op_types_to_quantize is empty: name at least one op type, or pass None for all of them")
+    return list(op_types)
+
+def _extra_option_names() -> list:
+    "The `extra_options` keys onnxruntime's quantizers read: those their docstrings document, and a few more its code reads."
+    q = require_onnx("onnxruntime.quantization", "quantize_onnx")
+    doc = (q.quantize_static.__doc__ or "") + (q.quantize_dynamic.__doc__ or "")
+    return sorted(set(re.findall(r"^\s{8,20}([A-Z][A-Za-z0-9]+) =", doc, re.M)) | _EXTRA_OPTIONS_IN_CODE)
+
+def _check_extra_options(extra) -> dict:
+    "`extra_options` as a dict when every key is one onnxruntime reads, else a ValueError listing them."
+    if extra is None: return {}
+    if not isinstance(extra, Mapping): raise TypeError(f"extra_options must be a dict of onnxruntime's options, got {type(extra).__name__}")
+    valid = _extra_option_names()
+    unknown = [k for k in extra if k not in valid]
+    if unknown:
+        raise ValueError(f"extra_options has keys onnxruntime's quantizer does not read: {unknown} (it would ignore them); "
+                         f"use some of {valid}")
+    return dict(extra)
+
+def _float_chain(model, tensors: Sequence[str]) -> list:
+    "Nodes to leave float so that `tensors` are computed off the 8-bit grid: each producer, back through shape ops, activations and arithmetic with a constant, to the first other node."
+    g = model.graph
+    producer = {o: n for n in g.node for o in n.output}
+    consts = {t.name for t in g.initializer} | {o for n in g.node if n.op_type == "Constant" for o in n.output}
+    chain = []
+    for t in tensors:
+        n = producer.get(t)
+        while n is not None and n.name not in chain:
+            chain.append(n.name)
+            live = [i for i in n.input if i and i not in consts]
+            if n.op_type in _FOLLOWS_INPUT and n.input: n = producer.get(n.input[0])
+            elif n.op_type in _WITH_CONSTANT and len(live) == 1: n = producer.get(live[0])
+            else: break
+    return chain
+
+def _float_outputs(keep, model) -> list:
+    "The graph outputs `keep_float_outputs` names: all of them for True, none for False, or the listed ones (checked)."
+    outputs = [o.name for o in model.graph.output]
+    if keep is True: return outputs
+    if keep is False or keep is None: return []
+    keep = [keep] if isinstance(keep, str) else list(keep)
+    unknown = [k for k in keep if k not in outputs]
+    if unknown: raise ValueError(f"keep_float_outputs names {unknown}, which are not outputs of the model; its outputs are {outputs}")
+    return keep
+
+def _reduce_range(value):
+    "`reduce_range` checked: True, False or 'auto'."
+    if isinstance(value, (bool, np.bool_)) or value == "auto": return value if value == "auto" else bool(value)
+    raise ValueError(f"reduce_range must be True (7-bit weights), False (8-bit) or 'auto' (8-bit unless they lose more than "
+                     f"validation_threshold on validation data), got {value!r}")
+
+def _json_options(extra: Mapping) -> dict:
+    "onnxruntime's extra options as JSON-able values for the file's metadata (arrays as lists, anything else as its repr)."
+    return json.loads(json.dumps(extra, default=lambda o: o.tolist() if hasattr(o, "tolist") else repr(o)))
+
+def quantizable_nodes(fp32_path) -> list:
+    "`(name, op type)` of every node of the graph onnxruntime quantizes (the FP32 model after pre-processing): the names `nodes_to_exclude` and `float_nodes` take."
+    fp32_path = onnx_file(fp32_path)
+    with tempfile.TemporaryDirectory(prefix="mmdistill-quantize-") as tmpdir:
+        model = _prepare(fp32_path, Path(tmpdir) / "pre.onnx")
+    return [(n.name, n.op_type) for n in model.graph.node]
+
 # %% ../nbs/14_quantize.ipynb #b32910e4
+def _auto_reduce_range(fp32_path, kwargs: dict, validation, metric: str, threshold, target) -> dict:
+    "`reduce_range='auto'`: 8-bit weights, checked on `validation`; 7-bit ones when the 8-bit model loses more than `threshold`."
+    int8 = quantize_onnx(fp32_path, **kwargs, reduce_range=False)
+    check = verify_quantization(fp32_path, int8["path"], validation, metric=metric, threshold=threshold, target=target)
+    summary = {k: check[k] for k in ("metric", "fp32", "int8", "change", "threshold", "accepted", "n") if k in check}
+    if not summary["accepted"]:
+        if hasattr(kwargs["calibration"], "rewind"): kwargs["calibration"].rewind()  # a reader given as calibration, read once already
+        int8 = quantize_onnx(fp32_path, **kwargs, reduce_range=True)
+    onnx = require_onnx("onnx", "quantize_onnx")
+    model = onnx.load(int8["path"])  # record the check next to the settings in the file
+    q = onnx_metadata(model)["quantization"]
+    set_onnx_metadata(model, {"quantization": {**q, "reduce_range_requested": "auto", "validation_check_8bit": summary}})
+    onnx.save(model, int8["path"])
+    return {**int8, "int8_size_bytes": Path(int8["path"]).stat().st_size, "reduce_range_requested": "auto",
+            "validation_check_8bit": summary}
+
 def quantize_onnx(fp32_path, calibration=None, out_path=None, method: str = "minmax", per_channel: bool = True,
                   format: str = "qdq", mode: str = "static", num_samples: int | None = 300, activation_type: str = "int8",
-                  compact: bool = True, seed: int = 0, reduce_range: bool = False) -> dict:
+                  compact: bool = True, seed: int = 0, reduce_range: bool | str = False, *,
+                  nodes_to_exclude: Sequence[str] | None = None, op_types_to_quantize: Sequence[str] | None = None,
+                  extra_options: Mapping | None = None, keep_float_outputs: bool | Sequence[str] = False,
+                  float_nodes: Sequence[str] | None = None, validation=None, validation_metric: str = "accuracy",
+                  validation_threshold: float | None = None, validation_target=None) -> dict:
     "INT8-quantize an FP32 ONNX model (pre-processing, then static calibrated or dynamic quantization); sizes and settings in a dict."
     _choice("method", method, _METHODS); _choice("format", format, _FORMATS); _choice("mode", mode, _MODES)
     _choice("activation_type", activation_type, _ACTIVATION_TYPES)
+    reduce_range, extra_options = _reduce_range(reduce_range), _check_extra_options(extra_options)
+    op_types_to_quantize = _check_op_types(op_types_to_quantize, mode)
+    if reduce_range == "auto":
+        if validation is None:
+            raise ValueError("reduce_range='auto' needs validation= data (a Dataset, DataLoader or dict of arrays with the "
+                             "target, not the test set) to check the 8-bit model on; or pass reduce_range=True or False")
+        kwargs = dict(calibration=calibration, out_path=out_path, method=method, per_channel=per_channel, format=format, mode=mode,
+                      num_samples=num_samples, activation_type=activation_type, compact=compact, seed=seed,
+                      nodes_to_exclude=nodes_to_exclude, op_types_to_quantize=op_types_to_quantize, extra_options=extra_options,
+                      keep_float_outputs=keep_float_outputs, float_nodes=float_nodes)
+        return _auto_reduce_range(fp32_path, kwargs, validation, validation_metric, validation_threshold, validation_target)
+    if validation is not None:
+        raise ValueError("validation= data is read only with reduce_range='auto'; verify an INT8 model with verify_quantization")
     fp32_path = onnx_file(fp32_path)
     out_path = Path(out_path) if out_path is not None else fp32_path.with_name(f"{fp32_path.stem}.int8.onnx")
     if out_path.resolve() == fp32_path.resolve():
@@ -254,14 +414,24 @@ def quantize_onnx(fp32_path, calibration=None, out_path=None, method: str = "min
     reader = _calibration(calibration, fp32_model, mode, num_samples, seed)
     with tempfile.TemporaryDirectory(prefix="mmdistill-quantize-") as tmpdir:
         pre, raw = Path(tmpdir) / "pre.onnx", Path(tmpdir) / "int8.onnx"
-        _pre_process(fp32_path, pre)
-        _run_quantizer(pre, raw, reader, method, per_channel, format, activation_type, bool(reduce_range))
+        prepared = _prepare(fp32_path, pre)
+        excluded = _check_names(nodes_to_exclude, prepared, "nodes_to_exclude")
+        float_nodes = _check_names(float_nodes, prepared, "float_nodes")
+        float_outputs = _float_outputs(keep_float_outputs, prepared)
+        starts = [o for n in prepared.graph.node if n.name in float_nodes for o in n.output[:1]] + float_outputs
+        kept_float = _float_chain(prepared, starts)
+        _run_quantizer(pre, raw, reader, method, per_channel, format, activation_type, reduce_range,
+                       list(dict.fromkeys(excluded + kept_float)), op_types_to_quantize, extra_options)
         model = load_onnx(raw, "quantize_onnx")
     static = mode == "static"
     settings = {"mode": mode, "method": method if static else None, "format": format if static else "qoperator",
-                "per_channel": bool(per_channel), "weight_type": "int8", "reduce_range": bool(reduce_range),
+                "per_channel": bool(per_channel), "weight_type": "int8", "reduce_range": reduce_range,
                 "compact": bool(compact), "activation_type": activation_type if static else "uint8 (quantized at run time)",
-                "num_calibration_samples": getattr(reader, "num_samples", None)}
+                "num_calibration_samples": getattr(reader, "num_samples", None), "nodes_to_exclude": excluded,
+                "op_types_to_quantize": op_types_to_quantize, "extra_options": _json_options(extra_options),
+                "keep_float_outputs": float_outputs, "float_nodes": float_nodes, "nodes_left_float": kept_float}
+    if excluded or kept_float:  # onnxruntime would quantize the float weights of a layer between DequantizeLinear and QuantizeLinear
+        settings["onnxruntime_disabled_optimizers"] = ["WeightBiasQuantization"]
     _finish_int8(model, fp32_model, settings, compact, out_path)
     return {"path": str(out_path), "fp32_path": str(fp32_path), "fp32_size_bytes": fp32_path.stat().st_size,
             "int8_size_bytes": out_path.stat().st_size, **settings}
@@ -346,6 +516,11 @@ def verify_quantization(fp32_path, int8_path, data, metric: str = "accuracy", th
     threshold = _gate_threshold(metric, threshold, target)
     target = "label" if target is None else target
     inputs, y = _evaluation_data(fp32_path, int8_path, data, target, num_samples, seed)
+    fixed = _fixed_batch(_input_specs(fp32_path))
+    if fixed is not None:  # a model exported with a fixed batch runs only on batches of that size
+        if len(y) % fixed: raise ValueError(f"the models take batches of exactly {fixed} but the data has {len(y)} samples; "
+                                            f"give a multiple of {fixed} (num_samples=)")
+        batch_size = fixed
     s32, s8 = onnx_session(fp32_path, threads), onnx_session(int8_path, threads)
     outputs = [o.name for o in s32.get_outputs()]
     output = outputs[0] if output is None else output
@@ -354,8 +529,97 @@ def verify_quantization(fp32_path, int8_path, data, metric: str = "accuracy", th
     p32, p8 = _predict(s32, inputs, output, batch_size), _predict(s8, inputs, output, batch_size)
     verdict = (_accuracy_verdict(p32, p8, y, threshold, output) if metric == "accuracy"
                else _error_verdict(p32, p8, y, metric, threshold, units, output))
-    return {"metric": metric, **verdict, "output": output, "n": len(p32),
+    gate = {"metric": metric, **verdict, "output": output, "n": len(p32),
             "fp32_size_bytes": Path(fp32_path).stat().st_size, "int8_size_bytes": Path(int8_path).stat().st_size}
+    return {**gate, "advice": quantization_advice(gate, onnx_metadata(int8_path).get("quantization"))}
+
+# %% ../nbs/14_quantize.ipynb #81059aff
+def quantization_advice(gate: Mapping, settings: Mapping | None = None, sensitivity: Sequence[Mapping] | None = None,
+                        top: int = 3) -> str | None:
+    "What to try when the gate rejected an INT8 model (None when it was accepted): settings not tried yet, and the worst layers of `sensitivity` to leave float."
+    if gate.get("accepted"): return None
+    s, tips = dict(settings or {}), []
+    if not s.get("reduce_range"):
+        tips.append("reduce_range=True (7-bit weights, which onnxruntime's INT8 kernels cannot saturate on x86 CPUs without "
+                    "VNNI; reduce_range='auto' keeps 8-bit weights unless they fail on validation data)")
+    if s.get("per_channel") is False: tips.append("per_channel=True (a weight scale per output channel)")
+    if s.get("method") in (None, "minmax") and s.get("mode", "static") == "static":
+        tips.append("method='entropy' or method='percentile' (activation ranges that clip rare outliers)")
+    n = s.get("num_calibration_samples")
+    if n is not None and n < 1000: tips.append(f"more calibration samples (num_samples={max(2 * n, 500)}; this model had {n})")
+    if gate.get("metric") in ("mae", "rmse") and not s.get("keep_float_outputs"):
+        tips.append("keep_float_outputs=True (the output computed in float, off the 8-bit grid that coarsens a regression output)")
+    losing = [r for r in sensitivity or () if (r["change"] < 0 if r["metric"] == "accuracy" else r["change"] > 0)]
+    if sensitivity and not losing:
+        tips.append("no single layer loses anything alone (layer_sensitivity): the loss comes from the layers together, so "
+                    "try the settings above, or leave several layers float with nodes_to_exclude=[...] and verify again")
+    elif sensitivity:
+        worst = losing[:top]
+        rows = "; ".join(f"{r['node']} ({r['op_type']}): {r['metric']} {r['value']:.4g}, change {r['change']:+.4g}" for r in worst)
+        tips.append(f"leave the most sensitive layers float: nodes_to_exclude={[r['node'] for r in worst]!r} "
+                    f"(layer_sensitivity, each layer alone INT8: {rows})")
+    else:
+        tips.append("find the layers that lose most with layer_sensitivity(fp32_path, data) and leave the worst float "
+                    "with nodes_to_exclude=[...]")
+    return f"INT8 model rejected ({gate.get('rule', 'the gate failed')}); try " + "; ".join(f"({i}) {t}" for i, t in enumerate(tips, 1))
+
+# %% ../nbs/14_quantize.ipynb #de35906a
+_SENSITIVITY_METRICS = ("output_mae", "accuracy", "mae", "rmse")
+_SENSITIVITY_SETTINGS = {"method": "minmax", "per_channel": True, "format": "qdq", "activation_type": "int8", "reduce_range": False,
+                         "extra_options": None, "op_types_to_quantize": None}
+
+def _sensitivity_score(metric: str, p32: np.ndarray, y):
+    "The function of a model's outputs that `layer_sensitivity` reports for `metric`."
+    if metric == "output_mae": return lambda p: float(np.abs(p.astype(np.float64) - p32).mean())
+    if metric == "accuracy": return lambda p: float((p.argmax(1) == y.reshape(-1)).mean())
+    y = y.astype(np.float64)
+    err = lambda p: p.reshape(y.shape).astype(np.float64) - y
+    return (lambda p: float(np.abs(err(p)).mean())) if metric == "mae" else (lambda p: float(np.sqrt((err(p) ** 2).mean())))
+
+def layer_sensitivity(fp32_path, data, metric: str = "output_mae", target=None, output: str | None = None, calibration=None,
+                      num_samples: int | None = 300, eval_samples: int | None = 1000, seed: int = 0, threads: int | None = None,
+                      **settings) -> list:
+    "One row per quantizable layer: `metric` on `data` when only that layer is INT8 and the rest float; worst first."
+    _choice("metric", metric, _SENSITIVITY_METRICS)
+    unknown = [k for k in settings if k not in _SENSITIVITY_SETTINGS]
+    if unknown: raise ValueError(f"unknown settings {unknown}: layer_sensitivity takes quantize_onnx's {list(_SENSITIVITY_SETTINGS)}")
+    s = {**_SENSITIVITY_SETTINGS, **settings}
+    _choice("method", s["method"], _METHODS); _choice("format", s["format"], _FORMATS); _choice("activation_type", s["activation_type"], _ACTIVATION_TYPES)
+    if _reduce_range(s["reduce_range"]) == "auto": raise ValueError("layer_sensitivity needs reduce_range=True or False, the one the model was made with")
+    extra, op_types = _check_extra_options(s["extra_options"]), _check_op_types(s["op_types_to_quantize"], "static")
+    if metric in ("mae", "rmse") and target is None: raise ValueError(f"metric={metric!r} needs target=: the regression target's field name or an array")
+    target = "label" if target is None and metric == "accuracy" else target
+    fp32_path = onnx_file(fp32_path)
+    specs = _input_specs(fp32_path)
+    rows = _gather(data, list(specs) + ([target] if isinstance(target, str) else []), eval_samples, seed, "sensitivity")
+    inputs = _model_inputs(rows, specs, "sensitivity")
+    n = len(next(iter(inputs.values())))
+    y = None if target is None else rows[target] if isinstance(target, str) else _numpy(target)
+    if y is not None and len(y) != n: raise ValueError(f"target has {len(y)} values but the data has {n} samples; give one per sample")
+    sess = onnx_session(fp32_path, threads)
+    outputs = [o.name for o in sess.get_outputs()]
+    output = outputs[0] if output is None else output
+    if output not in outputs: raise ValueError(f"output {output!r} is not an output of the model; it has {outputs}")
+    batch = _fixed_batch(specs) or 256
+    p32 = _predict(sess, inputs, output, batch).astype(np.float64)
+    score = _sensitivity_score(metric, p32, y)
+    base = 0.0 if metric == "output_mae" else score(p32)
+    reader = _calibration(data if calibration is None else calibration, load_onnx(fp32_path), "static", num_samples, seed)
+    reg = require_onnx("onnxruntime.quantization.registry", "layer_sensitivity")
+    quantizable = set(op_types or (set(reg.QLinearOpsRegistry) | set(reg.QDQRegistry))) - _FOLLOWS_INPUT
+    table = []
+    with tempfile.TemporaryDirectory(prefix="mmdistill-sensitivity-") as tmpdir:
+        pre, raw = Path(tmpdir) / "pre.onnx", Path(tmpdir) / "int8.onnx"
+        prepared = _prepare(fp32_path, pre)
+        names, g = [nd.name for nd in prepared.graph.node], prepared.graph
+        elem = {vi.name: vi.type.tensor_type.elem_type for vi in (*g.value_info, *g.output)}  # from shape inference
+        for node in (nd for nd in g.node if nd.op_type in quantizable and elem.get(nd.output[0], 1) == 1):  # float outputs only
+            if hasattr(reader, "rewind"): reader.rewind()
+            _run_quantizer(pre, raw, reader, s["method"], s["per_channel"], s["format"], s["activation_type"], bool(s["reduce_range"]),
+                           [m for m in names if m != node.name], op_types, extra)
+            v = score(_predict(onnx_session(raw, threads, ["WeightBiasQuantization"]), inputs, output, batch))
+            table.append({"node": node.name, "op_type": node.op_type, "metric": metric, "value": v, "change": v - base})
+    return sorted(table, key=lambda r: -r["change"] if metric == "accuracy" else r["change"], reverse=True)
 
 # %% ../nbs/14_quantize.ipynb #c0834cfb
 def _feed(specs: dict, batch_size: int, arrays: Mapping[str, np.ndarray] | None, rng) -> dict:
