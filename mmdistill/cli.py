@@ -26,7 +26,7 @@ from .evaluate import predict, save_json
 from .export import OnnxParityError, export_onnx
 from .jobs import report_markdown, run_demo
 from .models import adapt, run_model
-from .quantize import quantize_onnx, verify_quantization
+from .quantize import layer_sensitivity, quantize_onnx, verify_quantization
 from .recipes import DEMO_RECIPES, DemoConfig, hapt_targets
 from .train import Trainer
 
@@ -92,6 +92,7 @@ class DistilSettings(TrainSettings):
 @dataclass
 class ExportSettings(JobSettings):
     opset: Optional[int] = None       # the ONNX opset (default: torch's exporter's)
+    batch_size: Optional[int] = None  # a fixed batch axis of this size (for microcontroller toolchains); None: dynamic
 
 @dataclass
 class QuantizeSettings(ExportSettings):
@@ -101,6 +102,11 @@ class QuantizeSettings(ExportSettings):
     method: str = "minmax"
     per_channel: bool = True     # a scale per output channel of each weight, not one per tensor
     reduce_range: str = "auto"   # 7-bit weights: true, false, or auto (when 8-bit ones fail the gate on the calibration samples)
+    nodes_to_exclude: List[str] = field(default_factory=list)  # ONNX nodes left in float (names from the rejection's advice)
+    op_types: List[str] = field(default_factory=list)          # quantize only these operator types (default: all onnxruntime can)
+    keep_float_outputs: bool = False                           # compute the outputs' last layers in float
+    extra_options: Dict[str, Any] = field(default_factory=dict)  # onnxruntime's quantizer extra_options (config file only)
+    sensitivity: bool = True     # on rejection, rank the layers by their loss alone in INT8 (one quantization per layer)
 
 # %% ../nbs/18_cli.ipynb #02ece2ed
 def _read_config(path: str) -> Any:
@@ -446,8 +452,8 @@ def _example(data: Dataset, inputs: list, n: int | None = None) -> dict:
 def _cmd_export(s: ExportSettings, allow) -> int:
     job = _job(s, allow, need_target=False)
     out = _out_dir(s, ".")
-    r = export_onnx(job.model, _example(job.data, job.inputs), out / f"{_stem(s)}_fp32.onnx", modalities=job.inputs,
-                    outputs=(job.output,), metadata=_metadata(job, s), opset=s.opset)
+    r = export_onnx(job.model, _example(job.data, job.inputs, s.batch_size), out / f"{_stem(s)}_fp32.onnx", modalities=job.inputs,
+                    outputs=(job.output,), metadata=_metadata(job, s), opset=s.opset, batch_size=s.batch_size)
     shapes = ", ".join(f"{k} {tuple(v)}" for k, v in r["inputs"].items())
     print(f"wrote {r['path']} ({r['size_bytes']:,} bytes; inputs {shapes}; output {job.output}; "
           f"largest difference from PyTorch {r['parity']['max_abs_diff']:.2g})")
@@ -471,20 +477,38 @@ def _calibration_split(s: QuantizeSettings, data: Dataset) -> tuple:
     return cal, ver, f"calibrated on {len(cal)} other samples of it (seed {s.seed})"
 
 def _quantize(fp32_path: str, cal: Dataset, path: Path, s: QuantizeSettings, job: _Job) -> dict:
-    "INT8 with 8-bit weights, or 7-bit ones (`--reduce-range true`, or `auto` when 8-bit ones fail the gate on the calibration samples)."
-    if s.reduce_range not in ("true", "false", "auto"):
-        raise InputError(f"--reduce-range {s.reduce_range!r}: use true, false or auto")
-    q = lambda rr: quantize_onnx(fp32_path, cal, path, method=s.method, num_samples=s.calibration, seed=s.seed,
-                              per_channel=s.per_channel, reduce_range=rr)
-    int8 = q(s.reduce_range == "true")
-    if s.reduce_range == "auto":  # onnxruntime's u8s8 kernels can saturate with 8-bit weights on x86 CPUs without VNNI
-        check = verify_quantization(fp32_path, int8["path"], cal, metric=s.metric, threshold=s.threshold, target=s.target,
-                                    output=job.output, num_samples=s.calibration, seed=s.seed)
-        if not check["accepted"]: int8 = q(True)
-    return int8
+    "`quantize_onnx` with the command's settings; `--reduce-range auto` checks 8-bit weights on the calibration samples, not the verification ones."
+    rr = {"true": True, "false": False, "auto": "auto"}.get(s.reduce_range)
+    if rr is None: raise InputError(f"--reduce-range {s.reduce_range!r}: use true, false or auto")
+    kw = dict(method=s.method, num_samples=s.calibration, seed=s.seed, per_channel=s.per_channel, reduce_range=rr,
+              nodes_to_exclude=list(s.nodes_to_exclude) or None, op_types_to_quantize=list(s.op_types) or None,
+              keep_float_outputs=s.keep_float_outputs, extra_options=dict(s.extra_options) or None)
+    if rr == "auto":  # onnxruntime's u8s8 kernels can saturate with 8-bit weights on x86 CPUs without VNNI
+        kw.update(validation=cal, validation_metric=s.metric, validation_threshold=s.threshold, validation_target=s.target)
+    return quantize_onnx(fp32_path, cal, path, **kw)
 
-_ADVICE = ("try --method entropy or --method percentile, more calibration samples (--calibration, --calibration-data), "
-           "or a larger --threshold if the loss is acceptable")
+def _advice(int8: dict, metric: str, sensitivity: list | None) -> str:
+    "What to try after a rejection, as flags: the settings not tried yet, and the layers that lose most alone in INT8."
+    tips = []
+    if not int8.get("reduce_range"): tips.append("--reduce-range true (7-bit weights, which onnxruntime's kernels cannot saturate)")
+    if not int8.get("per_channel"): tips.append("--per-channel")
+    if int8.get("method") == "minmax": tips.append("--method entropy or percentile")
+    n = int8.get("num_calibration_samples")
+    if n is not None and n < 1000: tips.append(f"more calibration samples (--calibration {max(2 * n, 500)}, --calibration-data; this run had {n})")
+    if metric in ("mae", "rmse") and not int8.get("keep_float_outputs"): tips.append("--keep-float-outputs (the output layer in float)")
+    if sensitivity:
+        worst = sensitivity[:3]
+        rows = ", ".join(f"{r['node']} ({r['op_type']}) {r['change']:+.3g}" for r in worst)
+        tips.append(f"--nodes-to-exclude {','.join(r['node'] for r in worst)} (alone in INT8 these lose most on the calibration samples: {rows})")
+    return "try " + "; ".join(tips)
+
+def _sensitivity(fp32_path: str, cal: Dataset, int8: dict, s: QuantizeSettings, job: _Job) -> list | None:
+    "`layer_sensitivity` on the calibration samples (never the verification ones), with the settings of the rejected model."
+    if not s.sensitivity: return None
+    return layer_sensitivity(fp32_path, cal, metric=s.metric, target=s.target, output=job.output, num_samples=s.calibration,
+                             eval_samples=1000, seed=s.seed, method=s.method, per_channel=s.per_channel,
+                             reduce_range=bool(int8.get("reduce_range")), op_types_to_quantize=list(s.op_types) or None,
+                             extra_options=dict(s.extra_options) or None)
 
 def _cmd_quantize(s: QuantizeSettings, allow) -> int:
     if s.metric != "accuracy" and s.threshold is None:
@@ -492,8 +516,8 @@ def _cmd_quantize(s: QuantizeSettings, allow) -> int:
     job = _job(s, allow)
     cal, ver, how = _calibration_split(s, job.data)
     out = _out_dir(s, ".")
-    fp32 = export_onnx(job.model, _example(cal, job.inputs), out / f"{_stem(s)}_fp32.onnx", modalities=job.inputs,
-                       outputs=(job.output,), metadata=_metadata(job, s), opset=s.opset)
+    fp32 = export_onnx(job.model, _example(cal, job.inputs, s.batch_size), out / f"{_stem(s)}_fp32.onnx", modalities=job.inputs,
+                       outputs=(job.output,), metadata=_metadata(job, s), opset=s.opset, batch_size=s.batch_size)
     int8 = _quantize(fp32["path"], cal, out / f"{_stem(s)}_int8.onnx", s, job)
     r = verify_quantization(fp32["path"], int8["path"], ver, metric=s.metric, threshold=s.threshold, target=s.target,
                             output=job.output, units=s.units)
@@ -503,7 +527,9 @@ def _cmd_quantize(s: QuantizeSettings, allow) -> int:
     print(f"INT8 {verdict}: {s.metric} {f(r['fp32'])} -> {f(r['int8'])} ({change}; {r['rule']}) on {r['n']} samples of "
           f"{s.data.path}, {how}{', 7-bit weights' if int8['reduce_range'] else ''}; {int8['path']} {r['int8_size_bytes']:,} bytes (FP32 {r['fp32_size_bytes']:,})")
     if r["accepted"]: return 0
-    print(f"mmdistill quantize: INT8 model rejected; {_ADVICE}", file=sys.stderr)
+    print(f"mmdistill quantize: {r['advice']}", file=sys.stderr)
+    print(f"mmdistill quantize: on the command line, {_advice(int8, s.metric, _sensitivity(fp32['path'], cal, int8, s, job))}",
+          file=sys.stderr)
     return 1
 
 # %% ../nbs/18_cli.ipynb #1b2d5427
@@ -631,6 +657,16 @@ def build_parser() -> argparse.ArgumentParser:
     q = _job_parser(sub, "quantize", QuantizeSettings, "export, quantize to INT8 and verify on the data: exit 0 accepted, 1 rejected, 2 input error")
     for e in (ex, q):
         e.add_argument("--opset", type=int, default=_S, help="the ONNX opset (default: torch's exporter's)")
+        e.add_argument("--batch-size", "--batch_size", dest="batch_size", type=int, default=_S,
+                       help="a fixed batch axis of this size, for microcontroller toolchains (default: dynamic)")
+    q.add_argument("--nodes-to-exclude", dest="nodes_to_exclude", type=_names, action="extend", default=_S, metavar="NODE[,NODE]",
+                   help="ONNX nodes to leave in float (a rejection names the ones that lose most)")
+    q.add_argument("--op-types", dest="op_types", type=_names, action="extend", default=_S, metavar="OP[,OP]",
+                   help="quantize only these operator types, e.g. Conv,MatMul (default: every type onnxruntime quantizes)")
+    q.add_argument("--keep-float-outputs", dest="keep_float_outputs", action=argparse.BooleanOptionalAction, default=_S,
+                   help="compute the layers that make the outputs in float (a regression output off the 8-bit grid)")
+    q.add_argument("--sensitivity", action=argparse.BooleanOptionalAction, default=_S,
+                   help="on rejection, rank the layers by their loss alone in INT8 (default; one quantization per layer)")
     q.add_argument("--per-channel", dest="per_channel", action=argparse.BooleanOptionalAction, default=_S,
                    help="a weight scale per output channel (default) or per tensor (--no-per-channel)")
     q.add_argument("--threshold", type=float, default=_S,
