@@ -97,11 +97,12 @@ class ExportSettings(JobSettings):
 @dataclass
 class QuantizeSettings(ExportSettings):
     calibration_data: DataSpec = field(default_factory=DataSpec)
+    validation_data: DataSpec = field(default_factory=DataSpec)  # where --reduce-range auto and the sensitivity look (default: hapt's val, else the calibration samples)
     threshold: Optional[float] = None
     calibration: int = 300
     method: str = "minmax"
     per_channel: bool = True     # a scale per output channel of each weight, not one per tensor
-    reduce_range: str = "auto"   # 7-bit weights: true, false, or auto (when 8-bit ones fail the gate on the calibration samples)
+    reduce_range: str = "auto"   # 7-bit weights: true, false, or auto (when 8-bit ones fail the gate on the validation samples)
     nodes_to_exclude: List[str] = field(default_factory=list)  # ONNX nodes left in float (names from the rejection's advice)
     op_types: List[str] = field(default_factory=list)          # quantize only these operator types (default: all onnxruntime can)
     keep_float_outputs: bool = False                           # compute the outputs' last layers in float
@@ -466,6 +467,11 @@ def _holdout(data: Dataset, n: int, seed: int) -> tuple:
     k = max(1, min(n, len(data) // 4))
     return Subset(data, sorted(order[:k].tolist())), Subset(data, sorted(order[k:].tolist()))
 
+def _validation(s: QuantizeSettings, cal: Dataset) -> Dataset:
+    "Where `--reduce-range auto` checks 8-bit weights and a rejection ranks the layers: --validation-data, HAPT's validation subjects, else the calibration samples; never the verification ones."
+    if s.validation_data.path: return _load_data(s.validation_data, "--validation-data", "val")
+    return _hapt("val") if s.data.path == "hapt" else cal
+
 def _calibration_split(s: QuantizeSettings, data: Dataset) -> tuple:
     "(calibration samples, verification samples, where each came from in words)."
     if s.calibration_data.path:
@@ -476,15 +482,15 @@ def _calibration_split(s: QuantizeSettings, data: Dataset) -> tuple:
     cal, ver = _holdout(data, s.calibration, s.seed)
     return cal, ver, f"calibrated on {len(cal)} other samples of it (seed {s.seed})"
 
-def _quantize(fp32_path: str, cal: Dataset, path: Path, s: QuantizeSettings, job: _Job) -> dict:
-    "`quantize_onnx` with the command's settings; `--reduce-range auto` checks 8-bit weights on the calibration samples, not the verification ones."
+def _quantize(fp32_path: str, cal: Dataset, val: Dataset, path: Path, s: QuantizeSettings, job: _Job) -> dict:
+    "`quantize_onnx` with the command's settings; `--reduce-range auto` checks 8-bit weights on the validation samples, not the verification ones."
     rr = {"true": True, "false": False, "auto": "auto"}.get(s.reduce_range)
     if rr is None: raise InputError(f"--reduce-range {s.reduce_range!r}: use true, false or auto")
     kw = dict(method=s.method, num_samples=s.calibration, seed=s.seed, per_channel=s.per_channel, reduce_range=rr,
               nodes_to_exclude=list(s.nodes_to_exclude) or None, op_types_to_quantize=list(s.op_types) or None,
               keep_float_outputs=s.keep_float_outputs, extra_options=dict(s.extra_options) or None)
     if rr == "auto":  # onnxruntime's u8s8 kernels can saturate with 8-bit weights on x86 CPUs without VNNI
-        kw.update(validation=cal, validation_metric=s.metric, validation_threshold=s.threshold, validation_target=s.target)
+        kw.update(validation=val, validation_metric=s.metric, validation_threshold=s.threshold, validation_target=s.target)
     return quantize_onnx(fp32_path, cal, path, **kw)
 
 def _advice(int8: dict, metric: str, sensitivity: list | None) -> str:
@@ -499,13 +505,13 @@ def _advice(int8: dict, metric: str, sensitivity: list | None) -> str:
     if sensitivity:
         worst = sensitivity[:3]
         rows = ", ".join(f"{r['node']} ({r['op_type']}) {r['change']:+.3g}" for r in worst)
-        tips.append(f"--nodes-to-exclude {','.join(r['node'] for r in worst)} (alone in INT8 these lose most on the calibration samples: {rows})")
+        tips.append(f"--nodes-to-exclude {','.join(r['node'] for r in worst)} (alone in INT8 these lose most on the validation samples: {rows})")
     return "try " + "; ".join(tips)
 
-def _sensitivity(fp32_path: str, cal: Dataset, int8: dict, s: QuantizeSettings, job: _Job) -> list | None:
-    "`layer_sensitivity` on the calibration samples (never the verification ones), with the settings of the rejected model."
+def _sensitivity(fp32_path: str, cal: Dataset, val: Dataset, int8: dict, s: QuantizeSettings, job: _Job) -> list | None:
+    "`layer_sensitivity` on the validation samples (never the verification ones), with the settings of the rejected model."
     if not s.sensitivity: return None
-    return layer_sensitivity(fp32_path, cal, metric=s.metric, target=s.target, output=job.output, num_samples=s.calibration,
+    return layer_sensitivity(fp32_path, val, calibration=cal, metric=s.metric, target=s.target, output=job.output, num_samples=s.calibration,
                              eval_samples=1000, seed=s.seed, method=s.method, per_channel=s.per_channel,
                              reduce_range=bool(int8.get("reduce_range")), op_types_to_quantize=list(s.op_types) or None,
                              extra_options=dict(s.extra_options) or None)
@@ -515,10 +521,11 @@ def _cmd_quantize(s: QuantizeSettings, allow) -> int:
         raise InputError(f"--metric {s.metric} needs --threshold: how much the error may grow, in the target's units (e.g. 2.0)")
     job = _job(s, allow)
     cal, ver, how = _calibration_split(s, job.data)
+    val = _validation(s, cal)
     out = _out_dir(s, ".")
     fp32 = export_onnx(job.model, _example(cal, job.inputs, s.batch_size), out / f"{_stem(s)}_fp32.onnx", modalities=job.inputs,
                        outputs=(job.output,), metadata=_metadata(job, s), opset=s.opset, batch_size=s.batch_size)
-    int8 = _quantize(fp32["path"], cal, out / f"{_stem(s)}_int8.onnx", s, job)
+    int8 = _quantize(fp32["path"], cal, val, out / f"{_stem(s)}_int8.onnx", s, job)
     r = verify_quantization(fp32["path"], int8["path"], ver, metric=s.metric, threshold=s.threshold, target=s.target,
                             output=job.output, units=s.units)
     f = lambda v: _figure(s.metric, v, s.units)
@@ -528,7 +535,7 @@ def _cmd_quantize(s: QuantizeSettings, allow) -> int:
           f"{s.data.path}, {how}{', 7-bit weights' if int8['reduce_range'] else ''}; {int8['path']} {r['int8_size_bytes']:,} bytes (FP32 {r['fp32_size_bytes']:,})")
     if r["accepted"]: return 0
     print(f"mmdistill quantize: {r['advice']}", file=sys.stderr)
-    print(f"mmdistill quantize: on the command line, {_advice(int8, s.metric, _sensitivity(fp32['path'], cal, int8, s, job))}",
+    print(f"mmdistill quantize: on the command line, {_advice(int8, s.metric, _sensitivity(fp32['path'], cal, val, int8, s, job))}",
           file=sys.stderr)
     return 1
 
@@ -674,10 +681,13 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--calibration", type=int, default=_S, help="calibration samples (default 300)")
     q.add_argument("--calibration-data", dest="calibration_data.path", default=_S,
                    help="data to calibrate on (default: HAPT's training subjects for hapt, else a seeded quarter of --data, kept out of the verification)")
+    q.add_argument("--validation-data", dest="validation_data.path", default=_S,
+                   help="where --reduce-range auto checks 8-bit weights and a rejection ranks the layers (default: HAPT's "
+                        "validation subjects for hapt, else the calibration samples); never the verification samples")
     q.add_argument("--method", choices=("minmax", "entropy", "percentile"), default=_S)
     q.add_argument("--reduce-range", "--reduce_range", dest="reduce_range", choices=("true", "false", "auto"), default=_S,
                    help="7-bit weights (onnxruntime's u8s8 kernels saturate with 8-bit ones on x86 CPUs without VNNI); "
-                        "auto (default): when 8-bit ones fail the gate on the calibration samples")
+                        "auto (default): when 8-bit ones fail the gate on the validation samples (see --validation-data)")
     return p
 
 # %% ../nbs/18_cli.ipynb #26bdaf92
