@@ -13,10 +13,12 @@ from torch.utils.data import Dataset
 
 
 def smooth_task(n: int, n_classes: int = 8, length: int = 128, channels: int = 3, noise: float = 0.3,
-                seed: int = 0, task_seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+                nuisance: float = 0.8, seed: int = 0, task_seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Windows `(n, length, channels)` of smooth class curves (a few low-frequency sines per class and channel) with a
     random amplitude and time shift plus noise, and their labels. The curves are functions of time in [0, 1), so the
-    task at another sampling rate (`length`) is the same task: what a teacher trained on shorter windows needs."""
+    task at another sampling rate (`length`) is the same task: what a teacher trained on shorter windows needs.
+    A per-sample offset and slow drift of size `nuisance` per channel, unrelated to the class, dominate what an untrained
+    network sees, so that telling the classes apart has to be learned."""
     task = np.random.default_rng(task_seed)
     freqs = task.integers(1, 4, (n_classes, channels, 2))
     phases = task.uniform(0, 2 * math.pi, (n_classes, channels, 2))
@@ -27,7 +29,9 @@ def smooth_task(n: int, n_classes: int = 8, length: int = 128, channels: int = 3
     amp = rng.uniform(0.8, 1.2, (n, 1, 1))
     tt = t[None, :, None, None] + shift[..., None]                                          # (n, T, 1, 1)
     curves = np.sin(2 * math.pi * freqs[y][:, None] * tt + phases[y][:, None]).sum(-1)     # (n, T, C)
-    x = amp * curves + noise * rng.standard_normal((n, length, channels))
+    offset = nuisance * rng.standard_normal((n, 1, channels))
+    drift = nuisance * rng.standard_normal((n, 1, channels)) * np.sin(2 * math.pi * (t[None, :, None] * rng.uniform(0.2, 0.6, (n, 1, 1)) + rng.uniform(0, 1, (n, 1, 1))))
+    x = amp * curves + offset + drift + noise * rng.standard_normal((n, length, channels))
     return x.astype(np.float32), y.astype(np.int64)
 
 
