@@ -39,14 +39,14 @@ class LitTeacher(L.LightningModule):
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    "A real Lightning run: 2 epochs on the smooth task, its checkpoint and the model_config.yaml written next to it."
+    "A real Lightning run: 12 epochs on the smooth task, its checkpoint and the model_config.yaml written next to it."
     out = tmp_path_factory.mktemp("lightning")
-    cfg = OmegaConf.create({"model": {"channels": 3, "hidden": 16, "num_classes": 8},
-                            "optim": {"lr": 0.01}, "data": {"window": 128, "classes": ["walk", "run"]}})
-    x, y = smooth_task(256, seed=1)
+    cfg = OmegaConf.create({"model": {"channels": 3, "hidden": 32, "num_classes": 8},
+                            "optim": {"lr": 0.02}, "data": {"window": 128, "classes": ["walk", "run"]}})
+    x, y = smooth_task(512, seed=1)
     L.seed_everything(0, verbose=False)
     lit = LitTeacher(cfg)
-    trainer = L.Trainer(accelerator="cpu", max_epochs=2, logger=False, enable_checkpointing=True, default_root_dir=out,
+    trainer = L.Trainer(accelerator="cpu", max_epochs=12, logger=False, enable_checkpointing=True, default_root_dir=out,
                         enable_progress_bar=False, enable_model_summary=False)
     trainer.fit(lit, DataLoader(TensorDataset(torch.from_numpy(x), torch.from_numpy(y)), batch_size=32, shuffle=True))
     ckpt = Path(trainer.checkpoint_callback.best_model_path)
