@@ -4,11 +4,13 @@
 
 # %% ../nbs/00_core.ipynb #a7bf8386
 from __future__ import annotations
-import contextlib, functools, importlib, inspect, json, logging, os, pickle, platform, random, time, uuid
+import _compat_pickle, contextlib, functools, importlib, inspect, io, itertools, json, logging, math, os, pickle, pathlib
+import platform, random, re, time, uuid
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
@@ -397,9 +399,11 @@ def _unpickler_reason(err: Exception) -> str:
     text = str(err)
     return text.split("WeightsUnpickler error:", 1)[1].strip().splitlines()[0] if "WeightsUnpickler error:" in text else text.splitlines()[0]
 
-def _refuse(path: Path, err: Exception):
-    try: unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
-    except Exception: unsafe = []
+def _refuse(path: Path, err: Exception, unsafe: list | None = None):
+    "Raise the CheckpointError for a pickle that names globals outside the allow-lists (`unsafe`, else torch's list of them)."
+    if unsafe is None:
+        try: unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
+        except Exception: unsafe = []
     reason = _unpickler_reason(err)
     if not unsafe and "Unsupported global" not in reason and "Unsupported class" not in reason:
         raise CheckpointError(f"{path} is neither a safetensors file nor a readable PyTorch file ({reason})") from None
@@ -411,58 +415,368 @@ def _refuse(path: Path, err: Exception):
         f"`mmdistill.core.save_checkpoint('model.safetensors', state_dict)` (or `torch.save(state_dict, path)`). "
         f"torch said: {reason}") from None
 
-# %% ../nbs/00_core.ipynb #4204b9af
-_STATE_KEYS = ("state_dict", "model_state_dict", "model")
+# %% ../nbs/00_core.ipynb #6d9ae335
+class _Stub(dict):
+    "Stand-in for an allowed data-only class while unpickling: records its arguments, items and state, runs nothing."
+    _name = "?"
+    def __new__(cls, *args, **kwargs):
+        self = super().__new__(cls)
+        self._args, self._items, self._state = args, [], None
+        return self
+    def __init__(self, *args, **kwargs): pass
+    def __setstate__(self, state): self._state = state
+    def append(self, x): self._items.append(x)
+    def extend(self, xs): self._items.extend(xs)
 
-def _load_legacy(path: Path, map_location) -> tuple[dict, dict]:
-    "A `torch.save` file read with `weights_only=True`: (state dict, metadata)."
-    try: obj = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as e: _refuse(path, e)
+class _TypeRef(str):
+    "A class named in a pickle as a value (OmegaConf's `ref_type`, Lightning's `hparams_type`): kept as its dotted name."
+
+def _stub(module: str, name: str) -> type: return type(name, (_Stub,), {"_name": f"{module}.{name}", "__module__": module})
+
+_OMEGACONF = ("omegaconf.dictconfig.DictConfig", "omegaconf.listconfig.ListConfig", "omegaconf.base.Metadata",
+              "omegaconf.base.ContainerMetadata", "omegaconf.nodes.AnyNode", "omegaconf.nodes.StringNode",
+              "omegaconf.nodes.IntegerNode", "omegaconf.nodes.FloatNode", "omegaconf.nodes.BooleanNode",
+              "omegaconf.nodes.BytesNode", "omegaconf.nodes.PathNode", "omegaconf.nodes.ValueNode")
+_DATA_CLASSES = _OMEGACONF + (
+    "collections.defaultdict", "argparse.Namespace", "pathlib.Path", "pathlib.PosixPath", "pathlib.WindowsPath",
+    "pathlib.PurePath", "pathlib.PurePosixPath", "pathlib.PureWindowsPath",
+    "lightning.fabric.utilities.data.AttributeDict", "lightning_fabric.utilities.data.AttributeDict",
+    "pytorch_lightning.utilities.parsing.AttributeDict", "lightning.pytorch.utilities.parsing.AttributeDict")
+_TYPE_NAMES = ("typing.Any", "builtins.dict", "builtins.list", "builtins.tuple", "builtins.str", "builtins.int",
+               "builtins.float", "builtins.bool", "builtins.bytes", "builtins.object", "builtins.NoneType")
+_STUBS = {n: _stub(*n.rsplit(".", 1)) for n in _DATA_CLASSES}
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    "An Unpickler that resolves only torch's weights-only globals and data-only stand-ins; any other global is refused."
+    def find_class(self, module: str, name: str):
+        if (module, name) in _compat_pickle.NAME_MAPPING: module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+        module = _compat_pickle.IMPORT_MAPPING.get(module, module)   # Python 2 names, as pickle's own find_class maps them
+        full = f"{module}.{name}"
+        allowed = torch._weights_only_unpickler._get_allowed_globals()
+        if full in allowed: return allowed[full]
+        if full in _STUBS: return _STUBS[full]
+        if full in _TYPE_NAMES: return _TypeRef(full)
+        raise pickle.UnpicklingError(f"Unsupported global: GLOBAL {full} is not on mmdistill's allow-list of data-only types")
+
+class _restricted_pickle:
+    "A `pickle_module` for `torch.load`: torch subclasses its `Unpickler`, so every global goes through `find_class` above."
+    __name__ = "mmdistill_restricted_pickle"
+    Unpickler = _RestrictedUnpickler
+    UnpicklingError = pickle.UnpicklingError
+    @staticmethod
+    def load(f, **kw): return _RestrictedUnpickler(f, **kw).load()
+    @staticmethod
+    def loads(b, **kw): return _RestrictedUnpickler(io.BytesIO(b), **kw).load()
+
+def _plain(obj):
+    "`obj` with OmegaConf containers and other allowed stand-ins rebuilt as plain dicts, lists and strings."
+    if isinstance(obj, _Stub):
+        name, st = obj._name, obj._state if isinstance(obj._state, dict) else {}
+        if name.endswith(("DictConfig", "ListConfig")):
+            content = st.get("_content")
+            if isinstance(content, dict): return {_plain(k): _plain(v) for k, v in content.items()}
+            if isinstance(content, (list, tuple)): return [_plain(v) for v in content]
+            return _plain(content)   # None, or a string such as '???' (missing) or '${...}' (interpolation)
+        if name.startswith("omegaconf.nodes."): return _plain(st.get("_val"))
+        if name.startswith("pathlib."):
+            return str((pathlib.PureWindowsPath if "Windows" in name else pathlib.PurePosixPath)(*map(str, obj._args)))
+        if name == "argparse.Namespace": return {k: _plain(v) for k, v in st.items()}
+        if name.startswith("omegaconf.base."): return None
+        return {_plain(k): _plain(v) for k, v in dict.items(obj)}   # defaultdict, AttributeDict
+    if isinstance(obj, type) and issubclass(obj, _Stub): return obj._name   # a class stored as a value
+    if isinstance(obj, _TypeRef): return str(obj)
+    if isinstance(obj, dict): return {_plain(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list): return [_plain(v) for v in obj]
+    if isinstance(obj, tuple): return tuple(_plain(v) for v in obj)
+    return obj
+
+# %% ../nbs/00_core.ipynb #4204b9af
+_STATE_KEYS = ("state_dict", "model_state_dict", "model", "module", "net", "network", "weights",
+               "ema", "model_ema", "state_dict_ema", "ema_state_dict")
+_SAFE_META = (str, int, float, bool, type(None))
+
+def _is_state(d) -> bool: return isinstance(d, dict) and bool(d) and all(isinstance(v, torch.Tensor) for v in d.values())
+
+def _torch_load(path: Path, map_location):
+    "`torch.load` with `weights_only=True`, else (for OmegaConf and other data-only classes) with the restricted unpickler."
+    try: return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e: first = e
     except Exception as e:  # torch raises many types here (and hands `.safetensors` names to safetensors)
         raise CheckpointError(f"{path} is neither a safetensors file nor a readable PyTorch file: {e}") from None
-    def is_state(d): return isinstance(d, dict) and d and all(isinstance(v, torch.Tensor) for v in d.values())
-    if is_state(obj): return obj, {"format": "torch"}
+    if "Unsupported global" not in str(first) and "Unsupported class" not in str(first): _refuse(path, first)
+    try: return _plain(torch.load(path, map_location=map_location, weights_only=False, pickle_module=_restricted_pickle))
+    except pickle.UnpicklingError as e: _refuse(path, e, [str(e).split("GLOBAL ", 1)[1].split(" ", 1)[0]] if "GLOBAL " in str(e) else None)
+    except Exception as e: _refuse(path, first)
+
+def _state_of(obj, path: Path, key: str | None = None) -> tuple[dict, str | None]:
+    "The state dict inside a loaded `torch.save` object, and the key it was under (`key`, else the first of `_STATE_KEYS`)."
+    if key is None and _is_state(obj): return obj, None
     if isinstance(obj, dict):
-        for key in _STATE_KEYS:
-            if is_state(obj.get(key)):
-                meta = {k: v for k, v in obj.items() if k != key and not isinstance(v, torch.Tensor)}
-                return obj[key], {"format": "torch", "state_key": key, "metadata": meta}
+        if key is not None:
+            if not _is_state(obj.get(key)):
+                raise CheckpointError(f"{path} holds no state dict under {key!r}; its state dicts are under "
+                                      f"{[k for k, v in obj.items() if _is_state(v)]}")
+            return obj[key], key
+        for k in _STATE_KEYS:
+            if _is_state(obj.get(k)):
+                others = [o for o in _STATE_KEYS if o != k and _is_state(obj.get(o))]
+                if others: _logger.info("%s: using the weights under %r (also found %s; pass state_key= to choose)", path, k, others)
+                return obj[k], k
     raise CheckpointError(f"{path} holds a {type(obj).__name__} with no state dict in it (looked for a dict of tensors, "
-                          f"or one under {list(_STATE_KEYS)}); save the model's state_dict() instead")
+                          f"or one under {list(_STATE_KEYS)}); pass state_key= the key that holds it, or save the "
+                          "model's state_dict() instead")
+
+def _file_meta(obj, key: str | None) -> dict:
+    "Metadata of a `torch.save` / Lightning / DeepSpeed object: format, epoch, global_step, hyper_parameters, the rest."
+    if not isinstance(obj, dict) or key is None: return {"format": "torch"}
+    rest = {k: v for k, v in obj.items() if k != key and not isinstance(v, torch.Tensor) and not _is_state(v)}
+    fmt = ("deepspeed" if "ds_version" in obj else "lightning" if "pytorch-lightning_version" in obj else "torch")
+    meta = {"format": fmt, "state_key": key, "metadata": rest}
+    meta["epoch"] = obj.get("epoch")
+    meta["global_step"] = obj.get("global_step", obj.get("global_steps"))
+    meta["hyper_parameters"] = obj.get("hyper_parameters", obj.get("hparams"))
+    return meta
+
+def _load_legacy(path: Path, map_location, state_key: str | None = None) -> tuple[dict, dict]:
+    "A `torch.save` file read without running code: (state dict, metadata)."
+    obj = _torch_load(path, map_location)
+    state, key = _state_of(obj, path, state_key)
+    if state and all(v.numel() == 0 for v in state.values()):
+        raise CheckpointError(f"{path} holds only empty tensors: a DeepSpeed ZeRO-3 checkpoint keeps its weights in "
+                              "the zero_pp_rank_* shards; rebuild them once with DeepSpeed's zero_to_fp32.py and load that file")
+    return state, _file_meta(obj, key)
+
+# %% ../nbs/00_core.ipynb #6846507d
+_DS_FILE = "mp_rank_00_model_states.pt"
+_HF_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+
+def _checkpoint_folder(path: Path) -> tuple[str, Path] | None:
+    "What a folder (or a DeepSpeed `latest` file) holds: ('huggingface', folder), ('deepspeed', model states file) or None."
+    if path.is_file() and path.name == "latest": path = path.parent
+    if not path.is_dir(): return None
+    if (path / "config.json").is_file() and any((path / n).is_file() for n in _HF_FILES): return "huggingface", path
+    if (path / _DS_FILE).is_file(): return "deepspeed", path / _DS_FILE
+    if (path / "latest").is_file():
+        tag = (path / "latest").read_text().strip()
+        if not tag or "/" in tag or "\\" in tag or tag.startswith("."):
+            raise CheckpointError(f"{path / 'latest'} names the tag {tag!r}, not a folder inside {path}")
+        if not (path / tag / _DS_FILE).is_file():
+            raise CheckpointError(f"{path / 'latest'} names the DeepSpeed tag {tag!r}, but {path / tag / _DS_FILE} "
+                                  "does not exist; pass the tag folder that holds the model states")
+        return "deepspeed", path / tag / _DS_FILE
+    return None
+
+def _load_hf_folder(path: Path, map_location) -> tuple[dict, dict]:
+    "A Hugging Face `save_pretrained` folder: its weights (one file or shards named by an index) and its config."
+    index = next((path / n for n in ("model.safetensors.index.json", "pytorch_model.bin.index.json") if (path / n).is_file()), None)
+    if index is not None:
+        files = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+        bad = [f for f in files if Path(f).name != f or not (path / f).is_file()]
+        if bad: raise CheckpointError(f"{index} names shards that are not files in {path}: {bad[:3]}")
+    else: files = ["model.safetensors" if (path / "model.safetensors").is_file() else "pytorch_model.bin"]
+    state = {}
+    for f in files:
+        part = load_file(str(path / f), device=str(map_location)) if _is_safetensors(path / f) else _load_legacy(path / f, map_location)[0]
+        state.update(part)
+    return state, {"format": "huggingface", "config": json.loads((path / "config.json").read_text()), "files": files}
 
 # %% ../nbs/00_core.ipynb #e4c11445
-def _load_into(model: nn.Module, state: dict, strict: bool, path: Path) -> nn.Module:
-    "Load `state` into `model`; a mismatch is a CheckpointError that says how to load anyway."
-    try: result = model.load_state_dict(state, strict=strict)
-    except RuntimeError as e:
-        raise CheckpointError(f"{path} does not fit {type(model).__name__}: {e}. Pass strict=False to load the keys that "
-                              "match, or build the model with the checkpoint's config (load_checkpoint(path) with no model)") from None
-    if not strict and (result.missing_keys or result.unexpected_keys):
-        _logger.warning("loaded %s non-strictly: missing %s, unexpected %s", path, result.missing_keys, result.unexpected_keys)
-    return model
+def _show(keys: list, n: int = 8) -> str:
+    return str(keys[:n])[:-1] + f", … {len(keys) - n} more]" if len(keys) > n else str(keys)
+
+def _select_keys(state: dict, target: dict, prefix: str | None, path, owner: str,
+                 log: logging.Logger = _logger) -> tuple[dict, str]:
+    "The entries of `state` meant for a module with state dict `target`, without their prefix, and that prefix."
+    if prefix is not None:
+        p = prefix if prefix == "" or prefix.endswith(".") else prefix + "."
+        picked = {k[len(p):]: v for k, v in state.items() if k.startswith(p)}
+        if not picked:
+            heads = sorted({k.split(".")[0] + "." for k in state})
+            raise CheckpointError(f"no key in {path} starts with prefix {p!r}; its keys start with {_show(heads)}: "
+                                  "pass the prefix under which the model was saved, or prefix=None to detect it")
+        return picked, p
+    scores: dict[str, int] = {}   # prefix -> how many keys under it are keys of the target once it is stripped
+    for k in state:
+        parts = k.split(".")
+        for i in range(len(parts)):
+            if ".".join(parts[i:]) in target:
+                p = ".".join(parts[:i]) + "." if i else ""
+                scores[p] = scores.get(p, 0) + 1
+    if not scores:
+        raise CheckpointError(f"{path} does not fit {owner}: none of its {len(state)} keys (e.g. {_show(list(state), 3)}) "
+                              f"is a key of {owner} (e.g. {_show(list(target), 3)}), with or without a prefix; check "
+                              "that the checkpoint holds this kind of model, built with the same sizes")
+    best = max(scores.values())
+    top = {p: n for p, n in scores.items() if n > best / 2}
+    if len(top) > 1 and "" in top and scores[""] == best: top = {"": best}   # keys that fit as they are win
+    if len(top) > 1:
+        found = ", ".join(f"{p!r} ({n} keys)" for p, n in sorted(top.items(), key=lambda t: -t[1]))
+        raise CheckpointError(f"the keys of {path} fit {owner} under several prefixes: {found}; pass prefix= the one "
+                              "that holds the model")
+    (p, n), = top.items()
+    if p: log.info("%s: using the keys under prefix %r (%d of them match %s)", path, p, n, owner)
+    return {k[len(p):]: v for k, v in state.items() if k.startswith(p)}, p
+
+# %% ../nbs/00_core.ipynb #350778a0
+_POSITION_NAME = re.compile(r"^pos(ition)?(al)?_?emb(ed|edding|eddings)?$")
+_TIME_NAME = re.compile(r"^(time|temporal)_?(pos_?)?emb(ed|edding|eddings)?$")
+_TOKEN_NAMES = ("cls_token", "dist_token", "reg_token", "register_tokens")
+
+def _own_grid(m: nn.Module) -> tuple | None:
+    "The patch grid `m` itself declares: timm's `patch_embed.grid_size`, or a transformers ViT / VideoMAE-like `config`."
+    g = getattr(getattr(m, "patch_embed", None), "grid_size", None)
+    if isinstance(g, (tuple, list)) and g and all(isinstance(x, int) for x in g): return tuple(g)
+    cfg = getattr(m, "config", None)
+    size, patch = getattr(cfg, "image_size", None), getattr(cfg, "patch_size", None)
+    if not (isinstance(size, (int, tuple, list)) and isinstance(patch, (int, tuple, list))): return None
+    size = (size, size) if isinstance(size, int) else tuple(size)
+    patch = (patch, patch) if isinstance(patch, int) else tuple(patch)
+    hw = tuple(s // p for s, p in zip(size, patch))
+    frames = getattr(cfg, "num_frames", None)
+    return ((frames // (getattr(cfg, "tubelet_size", None) or 1),) + hw) if isinstance(frames, int) else hw
+
+def _grid_from_model(model: nn.Module, key: str = "") -> tuple | None:
+    "The grid declared by the nearest module above the tensor `key` (its owner, then its parents up to `model`)."
+    parts = key.split(".")[:-1]
+    for i in range(len(parts), -1, -1):
+        g = _own_grid(model.get_submodule(".".join(parts[:i])) if i else model)
+        if g is not None: return g
+    return None
+
+def _leading_tokens(model: nn.Module, key: str) -> int:
+    "How many class / distillation / register tokens sit before the grid in the embedding `key` of `model`."
+    owner = model.get_submodule(key.rpartition(".")[0]) if "." in key else model
+    n = 0
+    for name, t in itertools.chain(owner.named_parameters(recurse=False), owner.named_buffers(recurse=False)):
+        if name in _TOKEN_NAMES and t.ndim >= 2: n += t.shape[-2]
+    return n
+
+def _source_grid(n: int, target: tuple) -> list:
+    "The grids of `n` saved positions that differ from `target` in time only or in (square) space only."
+    if len(target) == 1: return [(n,)]
+    s = math.isqrt(n)
+    if len(target) == 2: return [(s, s)] if s * s == n else ([(n // target[1], target[1])] if n % target[1] == 0 else [])
+    t, h, w = target
+    found = [(n // (h * w), h, w)] if n % (h * w) == 0 else []
+    s = math.isqrt(n // t) if n % t == 0 else 0
+    return found + ([(t, s, s)] if s and s * s * t == n and (t, s, s) not in found else [])
+
+def _resample_grid(body: torch.Tensor, src: tuple, dst: tuple, time_axis: str) -> torch.Tensor:
+    "`body` `(B, prod(src), D)` resampled per axis to `(B, prod(dst), D)`; `time_axis='trim'` cuts the time axis (of 1-D and 3-D grids) instead."
+    b, _, d = body.shape
+    x = body.reshape(b, *src, d).movedim(-1, 1).float()
+    if len(src) in (1, 3) and time_axis == "trim" and dst[0] != src[0]:
+        if dst[0] > src[0]: raise CheckpointError(f"cannot trim {src[0]} saved frames to {dst[0]}: pass time_axis='stretch'")
+        x, src = x[:, :, : dst[0]], (dst[0],) + tuple(src[1:])
+    if tuple(src) != tuple(dst):
+        x = F.interpolate(x, size=tuple(dst), mode=("linear", "bilinear", "trilinear")[len(dst) - 1], align_corners=False)
+    return x.movedim(1, -1).reshape(b, math.prod(dst), d).to(body.dtype)
+
+def _fit_positions(state: dict, model: nn.Module, path, grid=None, extra_tokens: int | None = None,
+                   time_axis: str = "stretch", log: logging.Logger = _logger) -> dict:
+    "`state` with positional embeddings resampled to `model`'s: leading tokens kept, the grid (`grid`: the model's, or (saved, model)) resampled per axis."
+    if time_axis not in ("stretch", "trim"): raise ValueError(f"time_axis must be 'stretch' or 'trim', got {time_axis!r}")
+    target, out = model.state_dict(), dict(state)
+    for key, saved in state.items():
+        want, leaf = target.get(key), key.rpartition(".")[2]
+        is_time = bool(_TIME_NAME.match(leaf))
+        if want is None or want.shape == saved.shape or not (is_time or _POSITION_NAME.match(leaf)): continue
+        if saved.ndim != want.ndim or saved.ndim < 2 or saved.shape[:-2] != want.shape[:-2] or saved.shape[-1] != want.shape[-1]:
+            continue
+        n0, n1 = saved.shape[-2], want.shape[-2]
+        c = 0 if is_time else (extra_tokens if extra_tokens is not None else _leading_tokens(model, key))
+        g0 = None
+        if is_time: g1 = (n1 - c,)
+        elif grid is not None and len(grid) == 2 and all(isinstance(g, (tuple, list)) for g in grid): g0, g1 = map(tuple, grid)
+        else: g1 = tuple([grid] if isinstance(grid, int) else grid) if grid is not None else None
+        if g1 is None:
+            g1 = _grid_from_model(model, key)
+            s0, s1 = math.isqrt(max(n0 - c, 0)), math.isqrt(n1 - c)
+            if g1 is None and c and s0 > 1 and s1 > 1 and s0 * s0 == n0 - c and s1 * s1 == n1 - c: g1 = (s1, s1)  # a ViT
+            if g1 is None or math.prod(g1) != n1 - c: g1 = (n1 - c,)
+        if math.prod(g1) + c != n1:
+            raise CheckpointError(f"{type(model).__name__}'s {key!r} has {n1} positions, which is not {c} leading token(s) "
+                                  f"and a grid {g1}; pass grid= the model's grid (e.g. (frames, height, width)) and extra_tokens=")
+        if g0 is None:
+            found = _source_grid(n0 - c, g1) if n0 > c else []
+            if len(found) != 1:
+                raise CheckpointError(f"{path}: the {n0} saved positions of {key!r} are not {c} leading token(s) and one grid "
+                                      f"like {g1} ({'could be ' + ' or '.join(map(str, found)) if found else 'none fits'}); "
+                                      f"pass grid=(saved_grid, model_grid) and extra_tokens= the number of class / register tokens")
+            g0 = found[0]
+        if math.prod(g0) + c != n0:
+            raise CheckpointError(f"{path}: the {n0} saved positions of {key!r} are not {c} leading token(s) and the grid {g0}")
+        lead = saved.shape[:-2]
+        flat = saved.reshape(-1, n0, saved.shape[-1])
+        body = _resample_grid(flat[:, c:], g0, g1, time_axis)
+        out[key] = torch.cat([flat[:, :c], body], 1).reshape(*lead, n1, saved.shape[-1])
+        log.warning("%s: interpolated the positional embedding %r from %s to %s to fit the %s (%d leading token(s) kept, "
+                        "grid %s -> %s, %s)", path, key, tuple(saved.shape), tuple(want.shape), type(model).__name__, c,
+                        g0, g1, "time axis trimmed" if time_axis == "trim" and len(g1) != 2 and g0[0] > g1[0] else "linear per axis")
+    return out
+
+# %% ../nbs/00_core.ipynb #592be28a
+def _load_into(model: nn.Module, state: dict, strict: bool, path, prefix: str | None = None, min_match: float = 0.5,
+               grid=None, extra_tokens: int | None = None, time_axis: str = "stretch", log: logging.Logger = _logger) -> dict:
+    "Load `state` into `model` (prefix found, positions fitted); what was loaded, or a CheckpointError that says what did not fit."
+    if isinstance(min_match, bool) or not isinstance(min_match, (int, float)) or not 0 <= min_match <= 1:
+        raise ValueError(f"min_match must be a fraction between 0 and 1, got {min_match!r}")
+    target, owner = model.state_dict(), type(model).__name__
+    if not target and not state: return {"prefix": "", "missing": [], "unexpected": [], "loaded": 0}
+    picked, p = _select_keys(state, target, prefix, path, owner, log)
+    picked = _fit_positions(picked, model, path, grid, extra_tokens, time_axis, log)
+    bad = [f"{k}: checkpoint {tuple(v.shape)} vs {owner} {tuple(target[k].shape)}"
+           for k, v in picked.items() if k in target and v.shape != target[k].shape]
+    if bad:
+        raise CheckpointError(f"{path} does not fit {owner}: {len(bad)} tensor shape(s) differ ({'; '.join(bad[:5])}"
+                              f"{'; …' if len(bad) > 5 else ''}); build the model with the sizes the checkpoint was saved with")
+    missing = [k for k in target if k not in picked]
+    unexpected = [p + k for k in picked if k not in target]
+    counts = (f"{len(missing)} of {owner}'s {len(target)} tensors missing from the checkpoint {_show(missing)}, "
+              f"{len(unexpected)} checkpoint tensors unexpected {_show(unexpected)}")
+    if strict and (missing or unexpected):
+        raise CheckpointError(f"{path} does not fit {owner} exactly: {counts}. Build the model as the checkpoint was "
+                              "trained; only if it is meant to differ (a new head, a layer removed) pass strict=False, "
+                              "which loads the tensors that match and leaves the rest as initialised")
+    matched = len(target) - len(missing)
+    if not strict and matched < min_match * len(target):
+        raise CheckpointError(f"{path} fits only {matched} of the {len(target)} tensors of {owner} (min_match={min_match}): "
+                              f"{counts}. Check that the checkpoint holds this model (and prefix=), or lower min_match "
+                              "if so few shared tensors are what you want")
+    model.load_state_dict({k: v for k, v in picked.items() if k in target}, strict=False)
+    if missing or unexpected: log.warning("loaded %s into %s non-strictly: %s", path, owner, counts)
+    return {"prefix": p, "missing": missing, "unexpected": unexpected, "loaded": matched}
 
 # %% ../nbs/00_core.ipynb #8815a901
 def load_checkpoint(path: str | os.PathLike, model: nn.Module | None = None, optimizer=None, scheduler=None,
-                    strict: bool = True, map_location: str | torch.device = "cpu", build: bool = True):
+                    strict: bool = True, map_location: str | torch.device = "cpu", build: bool = True, *,
+                    prefix: str | None = None, min_match: float = 0.5, state_key: str | None = None, grid=None,
+                    extra_tokens: int | None = None, time_axis: str = "stretch"):
     "Read a checkpoint without unpickling code: `(model or state dict, metadata)`; optionally restore optimizer / scheduler."
     if not build and model is not None: raise ValueError("build=False returns the state dict only: pass no model with it")
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint at {path}: check the path, or train a model first and save it with save_checkpoint")
-    if path.is_dir():
-        raise IsADirectoryError(f"{path} is a folder; pass the checkpoint file inside it (e.g. {path / 'best.safetensors'})")
-    if not _is_safetensors(path):
+    fit = dict(prefix=prefix, min_match=min_match, grid=grid, extra_tokens=extra_tokens, time_axis=time_axis)
+    def into(model, state, meta):
+        if model is None: return state, meta
+        meta["loaded"] = _load_into(model, state, strict, path, **fit)
+        return model, meta
+    folder = _checkpoint_folder(path)
+    if folder is None and path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder; pass the checkpoint file inside it (e.g. {path / 'best.safetensors'}), "
+                                "or a Hugging Face save_pretrained folder or a DeepSpeed checkpoint folder")
+    if folder is not None or not _is_safetensors(path):
         if optimizer is not None or scheduler is not None:
-            raise CheckpointError(f"{path} is a legacy PyTorch file; optimizer/scheduler state can only be restored from mmdistill checkpoints")
-        state, meta = _load_legacy(path, map_location)
-        return (_load_into(model, state, strict, path), meta) if model is not None else (state, meta)
+            raise CheckpointError(f"{path} is not an mmdistill checkpoint; optimizer/scheduler state can only be restored from mmdistill checkpoints")
+        if folder is not None and folder[0] == "huggingface": return into(model, *_load_hf_folder(folder[1], map_location))
+        return into(model, *_load_legacy(folder[1] if folder else path, map_location, state_key))
     try:
         with safe_open(str(path), framework="pt") as f: raw = (f.metadata() or {}).get("mmdistill")
         tensors = load_file(str(path), device=str(map_location))
     except Exception as e:
         raise CheckpointError(f"{path} is not a readable safetensors file (truncated or corrupt?): {e}") from None
-    if raw is None:  # a plain safetensors file from elsewhere (e.g. a Hugging Face model)
-        return (_load_into(model, tensors, strict, path) if model is not None else tensors), {"format": "safetensors"}
+    if raw is None: return into(model, tensors, {"format": "safetensors"})   # a plain safetensors file from elsewhere
     header = json.loads(raw)
     for alias, target in header.get("aliases", {}).items(): tensors[alias] = tensors[target]
     state = {k: v for k, v in tensors.items() if "/" not in k}
@@ -476,5 +790,4 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module | None = None, opt
         if obj is not None: obj.load_state_dict(meta[name])
     if build and model is None and header.get("model_class") is not None:
         model = build_model({"class": header["model_class"], "module": header.get("model_module"), "config": header["model_config"]})
-    if model is None: return state, meta
-    return _load_into(model, state, strict, path), meta
+    return into(model, state, meta)

@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader, Dataset
 from fastcore.basics import patch
 
 from .core import CheckpointError, eval_mode, freeze, load_checkpoint, module_device, register_model
+from .core import _checkpoint_folder, _load_into
 from .data import collate_multimodal, to_device
 from .encoders import BatchModel, ConvEncoder, as_model_output
 from .fusion import MeanPoolFusion
@@ -116,68 +117,41 @@ def freeze_teacher(model: nn.Module) -> nn.Module:
 
 # %% ../nbs/11_distill.ipynb #8a614c47
 def resolve_checkpoint(path: str | os.PathLike) -> Path:
-    "The checkpoint file at `path`: the file, or in a folder `best.safetensors`, else `latest.safetensors`, else its only `*.safetensors`."
+    "The checkpoint at `path`: the file; in a run folder `best.safetensors`, else `latest.safetensors`, else its only `*.safetensors`; a DeepSpeed or Hugging Face folder."
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no teacher checkpoint at {path}: pass a checkpoint file or the out_dir of a training run")
     if path.is_file(): return path
     for name in ("best.safetensors", "latest.safetensors"):
         if (path / name).is_file(): return path / name
+    folder = _checkpoint_folder(path)
+    if folder is not None: return folder[1]
     found = sorted(p.name for p in path.glob("*.safetensors") if p.is_file())
     if len(found) == 1: return path / found[0]
     if not found:
         raise FileNotFoundError(f"the folder {path} holds no best.safetensors, latest.safetensors or other *.safetensors "
-                                "file; pass the checkpoint file itself, or the out_dir of a Trainer run")
+                                "file, no DeepSpeed 'latest' file and no Hugging Face config.json with weights; pass the "
+                                "checkpoint file itself, or the out_dir of a Trainer run")
     raise FileNotFoundError(f"the folder {path} holds several checkpoints {found} and no best.safetensors or "
                             f"latest.safetensors; pass the one to use, e.g. {path / found[0]}")
 
-# %% ../nbs/11_distill.ipynb #705c52bd
-_POSITION_NAME = re.compile(r"^pos(ition)?(al)?_?emb(ed|edding|eddings)?$")
-
-def _interpolate_positions(t: torch.Tensor, n: int) -> torch.Tensor:
-    "`t` `(…, positions, dim)` linearly resampled to `n` positions (the grid of `SensorEncoder.positions`)."
-    lead, (p, d) = t.shape[:-2], t.shape[-2:]
-    x = t.reshape(-1, p, d).transpose(1, 2).float()
-    x = F.interpolate(x, size=n, mode="linear", align_corners=False)
-    return x.transpose(1, 2).reshape(*lead, n, d).to(t.dtype)
-
-def _fit_positions(state: dict, model: nn.Module, path: Path) -> dict:
-    "`state` with positional embeddings interpolated to the number of positions of `model`'s."
-    target, out = model.state_dict(), dict(state)
-    for key, saved in state.items():
-        want = target.get(key)
-        if want is None or want.shape == saved.shape or not _POSITION_NAME.match(key.rpartition(".")[2]): continue
-        if saved.ndim != want.ndim or saved.ndim < 2 or saved.shape[:-2] != want.shape[:-2] or saved.shape[-1] != want.shape[-1]:
-            continue
-        owner = model.get_submodule(key.rpartition(".")[0])
-        if type(owner).__module__.startswith("transformers"): continue
-        out[key] = _interpolate_positions(saved, want.shape[-2])
-        _log.info("%s: interpolated the positional embedding %r linearly from %d to %d positions to fit the %s",
-                  path, key, saved.shape[-2], want.shape[-2], type(model).__name__)
-    return out
-
 # %% ../nbs/11_distill.ipynb #098e85f2
 def load_teacher(path: str | os.PathLike, model: nn.Module | None = None, strict: bool = True,
-                 map_location: str | torch.device = "cpu") -> nn.Module:
-    "A frozen teacher from a checkpoint file or run folder: rebuilt from its config, or loaded into `model`."
+                 map_location: str | torch.device = "cpu", *, prefix: str | None = None, min_match: float = 0.5,
+                 state_key: str | None = None, grid=None, extra_tokens: int | None = None,
+                 time_axis: str = "stretch") -> nn.Module:
+    "A frozen teacher from a checkpoint file or folder: rebuilt from its config, or loaded into `model` (prefix found, positions resampled)."
     path = resolve_checkpoint(path)
     if model is None:
-        model, _ = load_checkpoint(path, map_location=map_location)
+        model, _ = load_checkpoint(path, map_location=map_location, state_key=state_key)
         if not isinstance(model, nn.Module):
-            raise CheckpointError(f"{path} holds weights but no model config (saved from a state dict or an unregistered "
-                                  "class); build the teacher as it was trained and pass it: load_teacher(path, model=...)")
+            raise CheckpointError(f"{path} holds weights but no model config (a state dict, a Lightning, DeepSpeed or "
+                                  "Hugging Face checkpoint, or an unregistered class); build the teacher as it was trained "
+                                  "and pass it: load_teacher(path, model=...)")
         return freeze_teacher(model)
     if not isinstance(model, nn.Module): raise TypeError(f"model must be an nn.Module to load into, got {type(model).__name__}")
-    state, _ = load_checkpoint(path, map_location=map_location, build=False)
-    state = _fit_positions(state, model, path)
-    try: result = model.load_state_dict(state, strict=strict)
-    except RuntimeError as e:
-        raise CheckpointError(f"{path} does not fit {type(model).__name__}: {e}. Build the model with the checkpoint's "
-                              "sizes, pass strict=False to load the keys that match, or call load_teacher(path) without "
-                              "a model to rebuild it from the checkpoint's config") from None
-    if result.missing_keys or result.unexpected_keys:
-        _log.warning("loaded %s into %s non-strictly: missing %s, unexpected %s", path, type(model).__name__,
-                     result.missing_keys, result.unexpected_keys)
+    state, _ = load_checkpoint(path, map_location=map_location, build=False, state_key=state_key)
+    _load_into(model, state, strict, path, prefix, min_match, grid, extra_tokens, time_axis, log=_log)
     return freeze_teacher(model)
 
 # %% ../nbs/11_distill.ipynb #df2c9323
@@ -346,19 +320,23 @@ def _no_student_features(student: nn.Module, path: str | None, t_dims: dict) -> 
 
 # %% ../nbs/11_distill.ipynb #50deca55
 def _check_teachers(teachers, student: nn.Module) -> dict:
-    "`teachers` as a dict, checked: string names fit for loss terms, modules that share no parameter with the student."
+    "`teachers` as a dict, checked: string names fit for loss terms, modules (or checkpoint paths, loaded with `load_teacher`) that share no parameter with the student."
+    if isinstance(teachers, (str, os.PathLike)): teachers = {"teacher": teachers}
     if not isinstance(teachers, Mapping) or not teachers:
-        raise TypeError(f"teachers must be a non-empty dict {{name: model}} (the names label the loss terms), e.g. "
-                        f"{{'teacher': model}}; got {type(teachers).__name__}")
-    student_params = {id(p) for p in student.parameters()}
+        raise TypeError(f"teachers must be a non-empty dict {{name: model or checkpoint path}} (the names label the loss "
+                        f"terms), e.g. {{'teacher': model}}, or one checkpoint path; got {type(teachers).__name__}")
+    student_params, out = {id(p) for p in student.parameters()}, {}
     for name, t in teachers.items():
         if not isinstance(name, str) or not name or "." in name:
             raise ValueError(f"teacher names must be non-empty strings without '.', got {name!r}")
-        if not isinstance(t, nn.Module): raise TypeError(f"teacher {name!r} must be an nn.Module, got a {type(t).__name__}")
+        if isinstance(t, (str, os.PathLike)): t = load_teacher(t)
+        if not isinstance(t, nn.Module):
+            raise TypeError(f"teacher {name!r} must be an nn.Module or a checkpoint path, got a {type(t).__name__}")
         if any(id(p) in student_params for p in t.parameters()):
             raise ValueError(f"the student shares parameters with teacher {name!r}; freezing the teacher would freeze "
                              "them too: give the student its own copy (copy.deepcopy) or a new model")
-    return dict(teachers)
+        out[name] = t
+    return out
 
 # %% ../nbs/11_distill.ipynb #21c705a4
 def _pick_kd_teachers(kd_teachers, t_classes: dict, s_classes: int | None, names: list) -> list:
@@ -391,7 +369,7 @@ def _trainer_kwargs(train_data, val_data, trainer_kwargs: dict) -> dict:
 # %% ../nbs/11_distill.ipynb #ccc29c8a
 class Distiller:
     "Train `student` from frozen `teachers` with the `Trainer`: logit distillation, CE with labels, cross-modal feature translation."
-    def __init__(self, student: nn.Module, teachers: dict, train_data, val_data=None, *, kd_weight: float = 1.0,
+    def __init__(self, student: nn.Module, teachers: dict | str | os.PathLike, train_data, val_data=None, *, kd_weight: float = 1.0,
                  feat_weight: float = 1.0, temperature: float = 4.0, alpha: float = 0.5,
                  teacher_feature_paths: str | dict | None = "fusion", student_feature_path: str | None = "fusion",
                  kd_teachers: Sequence[str] | None = None, translation_hidden: int = 128, **trainer_kwargs):

@@ -15,6 +15,7 @@ from fastcore.basics import patch
 
 from .core import (CheckpointError, check_labels, check_positive_int, freeze, is_frozen, keep_frozen_in_eval,
                             load_checkpoint, register_model, unfreeze)
+from .core import _load_into, _select_keys, _show  # noqa: F401  (the key matching lives in core)
 from .encoders import POOLINGS, as_tokens, masked_pool
 from .evaluate import extract_embeddings
 from .train import Callback
@@ -211,61 +212,13 @@ class BinaryROCAUC(Callback):
             _log.warning("epoch %d: val_roc_auc is NaN: %s", epoch, e)
             metrics["val_roc_auc"] = float("nan")
 
-# %% ../nbs/10_finetune.ipynb #1eb0b7c3
-def _show(keys: list, n: int = 8) -> str:
-    return str(keys[:n])[:-1] + f", … {len(keys) - n} more]" if len(keys) > n else str(keys)
-
-def _select_keys(state: dict, target: dict, prefix: str | None, path, owner: str) -> tuple[dict, str]:
-    "The entries of `state` meant for a module with state dict `target`, without their prefix, and that prefix."
-    if prefix is not None:
-        p = prefix if prefix == "" or prefix.endswith(".") else prefix + "."
-        picked = {k[len(p):]: v for k, v in state.items() if k.startswith(p)}
-        if not picked:
-            heads = sorted({k.split(".")[0] + "." for k in state})
-            raise CheckpointError(f"no key in {path} starts with prefix {p!r}; its keys start with {_show(heads)}: "
-                                  "pass the prefix under which the encoder was saved, or prefix=None to detect it")
-        return picked, p
-    if any(k in target for k in state): return dict(state), ""
-    candidates: dict[str, int] = {}
-    for k in state:
-        parts = k.split(".")
-        for i in range(1, len(parts)):
-            if ".".join(parts[i:]) in target:
-                p = ".".join(parts[:i]) + "."
-                candidates[p] = candidates.get(p, 0) + 1
-    if len(candidates) == 1:
-        (p, n), = candidates.items()
-        _log.info("%s: using the keys under prefix %r (%d of them match %s)", path, p, n, owner)
-        return {k[len(p):]: v for k, v in state.items() if k.startswith(p)}, p
-    if not candidates:
-        raise CheckpointError(f"none of the {len(state)} keys of {path} (e.g. {_show(list(state), 3)}) fits {owner} "
-                              f"(keys e.g. {_show(list(target), 3)}), with or without a prefix; check that the checkpoint "
-                              "holds this kind of encoder, built with the same sizes")
-    found = ", ".join(f"{p!r} ({n} keys)" for p, n in sorted(candidates.items(), key=lambda t: -t[1]))
-    raise CheckpointError(f"the keys of {path} fit {owner} under several prefixes: {found}; pass prefix= the one "
-                          "that holds the encoder")
-
 # %% ../nbs/10_finetune.ipynb #73adae27
-def load_pretrained_encoder(module: nn.Module, path: str | os.PathLike, prefix: str | None = None,
-                            strict: bool = False) -> tuple[list, list]:
+def load_pretrained_encoder(module: nn.Module, path: str | os.PathLike, prefix: str | None = None, strict: bool = False,
+                            min_match: float = 0.5, *, state_key: str | None = None, grid=None,
+                            extra_tokens: int | None = None, time_axis: str = "stretch") -> tuple[list, list]:
     "Load pretrained weights from the checkpoint at `path` into `module`, non-strictly: `(missing, unexpected)` keys."
     if not isinstance(module, nn.Module):
         raise TypeError(f"module must be the nn.Module to load into (e.g. model.encoder), got {type(module).__name__}")
-    state, _ = load_checkpoint(path, build=False)
-    target, owner = module.state_dict(), type(module).__name__
-    picked, p = _select_keys(state, target, prefix, path, owner)
-    bad = [f"{k}: checkpoint {tuple(v.shape)} vs {owner} {tuple(target[k].shape)}"
-           for k, v in picked.items() if k in target and v.shape != target[k].shape]
-    if bad:
-        raise CheckpointError(f"{path} does not fit {owner}: {len(bad)} tensor shape(s) differ ({'; '.join(bad[:5])}"
-                              f"{'; …' if len(bad) > 5 else ''}); build the module with the sizes the checkpoint was saved with")
-    missing = [k for k in target if k not in picked]
-    unexpected = [p + k for k in picked if k not in target]
-    if strict and (missing or unexpected):
-        raise CheckpointError(f"{path} does not fit {owner} exactly (strict=True): missing keys {_show(missing)}, "
-                              f"unexpected keys {_show(unexpected)}; pass strict=False to load the keys that match")
-    module.load_state_dict({k: v for k, v in picked.items() if k in target}, strict=False)
-    if missing or unexpected:
-        _log.warning("loaded %s into %s non-strictly: %d missing keys %s, %d unexpected keys %s", path, owner,
-                     len(missing), _show(missing), len(unexpected), _show(unexpected))
-    return missing, unexpected
+    state, _ = load_checkpoint(path, build=False, state_key=state_key)
+    loaded = _load_into(module, state, strict, path, prefix, min_match, grid, extra_tokens, time_axis, log=_log)
+    return loaded["missing"], loaded["unexpected"]
