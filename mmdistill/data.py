@@ -17,20 +17,21 @@ import torch
 from fastcore.basics import patch
 from PIL import Image
 from scipy.io import wavfile
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
 # %% auto #0
 __all__ = ['RESERVED_KEYS', 'IMAGE_EXTENSIONS', 'MODALITY_KINDS', 'modality_names', 'modality_mask', 'to_device',
-           'collate_multimodal', 'eval_loader', 'SyntheticMultimodal', 'load_sensor_csv', 'natural_key', 'load_image',
-           'load_images', 'load_video', 'hz_to_mel', 'mel_to_hz', 'mel_filterbank', 'log_mel_spectrogram', 'load_wav',
-           'infer_kind', 'ManifestDataset', 'check_no_leakage']
+           'collate_multimodal', 'sample_dict', 'Samples', 'as_samples', 'input_name', 'as_batch', 'eval_loader',
+           'SyntheticMultimodal', 'ArrayDataset', 'load_sensor_csv', 'natural_key', 'load_image', 'load_images',
+           'load_video', 'hz_to_mel', 'mel_to_hz', 'mel_filterbank', 'log_mel_spectrogram', 'load_wav', 'infer_kind',
+           'ManifestDataset', 'check_no_leakage']
 
 # %% ../nbs/01_data.ipynb #845ce355
-RESERVED_KEYS = ("label", "mask")  # batch keys that are never modalities
+RESERVED_KEYS = ("label", "mask", "target")  # batch keys that are never modalities
 
 
 def modality_names(batch: Mapping[str, Any]) -> list[str]:
-    "Sorted names of the modalities in `batch`: tensors with at least 2 dims other than `mask` and `label`."
+    "Sorted names of the modalities in `batch`: tensors with at least 2 dims other than `mask`, `label` and `target`."
     return sorted(k for k, v in batch.items()
                   if k not in RESERVED_KEYS and isinstance(v, torch.Tensor) and v.ndim >= 2)
 
@@ -49,9 +50,16 @@ def modality_mask(batch: Mapping[str, Any], name: str) -> torch.Tensor:
     return mask[:, names.index(name)]
 
 # %% ../nbs/01_data.ipynb #b16deaad
-def to_device(batch: Mapping[str, Any], device: torch.device | str, non_blocking: bool = False) -> dict[str, Any]:
-    "A copy of `batch` with every tensor moved to `device`; other values are left as they are."
-    return {k: v.to(device, non_blocking=non_blocking) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+def to_device(batch: Any, device: torch.device | str, non_blocking: bool = False) -> Any:
+    "A copy of `batch` with every tensor, and every object with its own `.to()`, moved to `device`, through nested dicts, lists and tuples; other values are left as they are."
+    if isinstance(batch, torch.Tensor): return batch.to(device, non_blocking=non_blocking)
+    if isinstance(batch, Mapping): return {k: to_device(v, device, non_blocking) for k, v in batch.items()}
+    if isinstance(batch, tuple) and hasattr(batch, "_fields"): return type(batch)(*(to_device(v, device, non_blocking) for v in batch))
+    if isinstance(batch, (list, tuple)): return type(batch)(to_device(v, device, non_blocking) for v in batch)
+    to = getattr(batch, "to", None)
+    if callable(to) and not isinstance(batch, (str, bytes, type, np.ndarray, torch.nn.Module)):
+        return to(device, non_blocking=True) if non_blocking else to(device)   # e.g. pytorch-lifestream's PaddedBatch
+    return batch
 
 # %% ../nbs/01_data.ipynb #79ed042a
 def _is_array(v: Any) -> bool:
@@ -90,10 +98,16 @@ def _collate_field(name: str, samples: Sequence[Mapping]) -> torch.Tensor | list
     values = [s[name] for s in samples]
     if all(_is_number(v) for v in values):
         return torch.tensor([v.item() if hasattr(v, "item") else v for v in values])
+    if name == "target" and all(_is_array(v) for v in values):
+        shapes = {tuple(np.shape(v)) for v in values}
+        if len(shapes) > 1: raise ValueError(f"Field 'target' has shapes {sorted(shapes)} across the samples; give "
+                                             f"every sample a target of the same shape.")
+        return torch.stack([torch.as_tensor(v) for v in values])
     return values
 
 # %% ../nbs/01_data.ipynb #36fd741a
-def _collate_modality(name: str, samples: Sequence[Mapping], shape: tuple | None) -> tuple[torch.Tensor, torch.Tensor]:
+def _present_values(name: str, samples: Sequence[Mapping]) -> list[tuple[int, torch.Tensor]]:
+    "`(sample index, tensor)` of the samples that have modality `name`, each checked to be an array."
     present = []
     for i, s in enumerate(samples):
         v = s.get(name)
@@ -102,13 +116,27 @@ def _collate_modality(name: str, samples: Sequence[Mapping], shape: tuple | None
             raise ValueError(f"Modality {name!r}: sample {i} holds {type(v).__name__} {v!r}, not an array or tensor "
                              f"with at least one dimension; give it an array, or None when the modality is missing.")
         present.append((i, torch.as_tensor(v)))
+    return present
+
+
+def _all_missing(name: str, n: int) -> ValueError:
+    return ValueError(f"Modality {name!r} is missing from all {n} samples of the batch, so its shape "
+                      f"is unknown; pass shapes={{{name!r}: (...)}} to collate_multimodal (for example with "
+                      f"functools.partial as the DataLoader's collate_fn).")
+
+
+def _collate_modality(name: str, samples: Sequence[Mapping], shape: tuple | None) -> tuple[torch.Tensor, torch.Tensor]:
+    present = _present_values(name, samples)
     if present:
         ref_i, ref = present[0]
         for i, t in present[1:]:
             if t.shape != ref.shape:
+                hint = (f" For sequences of different lengths along the first (time) axis, pass pad=True (or "
+                        f"pad=[{name!r}]) to pad them with zeros and get their lengths in batch[{name + '_lengths'!r}]."
+                        if t.ndim == ref.ndim and t.shape[1:] == ref.shape[1:] else "")
                 raise ValueError(f"Modality {name!r}: sample {i} has shape {tuple(t.shape)} but sample {ref_i} has "
                                  f"shape {tuple(ref.shape)}; resize, crop or pad so that every sample of a modality "
-                                 f"has the same shape.")
+                                 f"has the same shape.{hint}")
         if shape is not None and tuple(ref.shape) != shape:
             raise ValueError(f"Modality {name!r}: shapes gives {shape} but sample {ref_i} has shape "
                              f"{tuple(ref.shape)}; fix `shapes` or the samples.")
@@ -118,36 +146,73 @@ def _collate_modality(name: str, samples: Sequence[Mapping], shape: tuple | None
     elif shape is not None:
         dtype = torch.float32
     else:
-        raise ValueError(f"Modality {name!r} is missing from all {len(samples)} samples of the batch, so its shape "
-                         f"is unknown; pass shapes={{{name!r}: (...)}} to collate_multimodal (for example with "
-                         f"functools.partial as the DataLoader's collate_fn).")
+        raise _all_missing(name, len(samples))
     values = dict(present)
     stacked = torch.stack([values[i].to(dtype) if i in values else torch.zeros(shape, dtype=dtype)
                            for i in range(len(samples))])
     return stacked, torch.tensor([i in values for i in range(len(samples))])
 
+# %% ../nbs/01_data.ipynb #bc04d509
+def _pad_modality(name: str, samples: Sequence[Mapping], shape: tuple | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    "Modality `name` zero-padded along its first axis to the longest sample: `(B, T_max, ...)`, presence `(B,)` and lengths `(B,)` long."
+    present = _present_values(name, samples)
+    if not present and shape is None: raise _all_missing(name, len(samples))
+    ref_i, ref = present[0] if present else (None, torch.zeros(shape))
+    rest = tuple(ref.shape[1:]) if present else tuple(shape[1:])
+    for i, t in present:
+        if t.ndim < 1 or tuple(t.shape[1:]) != rest:
+            raise ValueError(f"Modality {name!r}: sample {i} has shape {tuple(t.shape)} but sample {ref_i} has shape "
+                             f"{tuple(ref.shape)}; padding only evens out the first (time) axis, so every other axis "
+                             f"must agree.")
+    if shape is not None and tuple(shape[1:]) != rest:
+        raise ValueError(f"Modality {name!r}: shapes gives {shape} but the samples have shape (T, *{rest}) after the "
+                         f"padded first axis; fix `shapes` or the samples.")
+    dtype = torch.float32 if not present else ref.dtype
+    for _, t in present[1:]: dtype = torch.promote_types(dtype, t.dtype)
+    longest = max([len(t) for _, t in present] + ([shape[0]] if shape is not None and not present else []))
+    out = torch.zeros(len(samples), longest, *rest, dtype=dtype)
+    lengths = torch.zeros(len(samples), dtype=torch.long)
+    for i, t in present: out[i, :len(t)], lengths[i] = t.to(dtype), len(t)
+    return out, torch.tensor([i in dict(present) for i in range(len(samples))]), lengths
+
 # %% ../nbs/01_data.ipynb #7f141737
+def _pad_names(pad: bool | str | Iterable[str], names: set) -> set:
+    "The modalities to pad: all of `names` for True, none for False, else the names given (each checked to be a modality)."
+    if isinstance(pad, (bool, np.bool_)): return set(names) if pad else set()
+    wanted = {pad} if isinstance(pad, str) else set(pad)
+    unknown = sorted(wanted - names)
+    if unknown: raise ValueError(f"pad= names {unknown}, which are not modalities of the batch ({sorted(names)}); "
+                                 f"pad=True pads every modality whose samples differ in length.")
+    return wanted
+
+
 def collate_multimodal(samples: Iterable[Mapping[str, Any]],
                        modalities: Iterable[str] | None = None,
-                       shapes: Mapping[str, Sequence[int]] | None = None) -> dict[str, Any]:
-    "Collate sample dicts into one batch: stacked modalities, `label`, a presence `mask` and the other fields."
+                       shapes: Mapping[str, Sequence[int]] | None = None,
+                       pad: bool | str | Iterable[str] = False) -> dict[str, Any]:
+    "Collate sample dicts into one batch: stacked modalities (`pad`ded ones with `{name}_lengths`), `label`, a presence `mask` and the other fields."
     samples = list(samples)
     if not samples:
         raise ValueError("collate_multimodal got no samples; a batch needs at least one sample.")
     for i, s in enumerate(samples):
         if not isinstance(s, Mapping):
-            raise TypeError(f"Sample {i} is a {type(s).__name__}, not a dict; samples must map field names to values.")
+            raise TypeError(f"Sample {i} is a {type(s).__name__}, not a dict; samples must map field names to values "
+                            f"(turn (x, y) tuples into dicts with as_samples(dataset)).")
         if "mask" in s:
             raise ValueError(f"Sample {i} has a 'mask' field, which collate_multimodal builds itself; rename it.")
     if isinstance(modalities, str): modalities = [modalities]
     shapes = {k: tuple(int(d) for d in v) for k, v in (shapes or {}).items()}
     keys = list(dict.fromkeys(k for s in samples for k in s))
     names = set(modalities or ()) | set(shapes)
-    names |= {k for k in keys if k != "label" and (any(_is_array(s.get(k)) for s in samples)
-                                                  or all(s.get(k) is None for s in samples))}
+    names |= {k for k in keys if k not in RESERVED_KEYS and (any(_is_array(s.get(k)) for s in samples)
+                                                            or all(s.get(k) is None for s in samples))}
+    padded = _pad_names(pad, names)
+    taken = sorted(f"{n}_lengths" for n in padded if f"{n}_lengths" in keys)
+    if taken: raise ValueError(f"Samples have a field {taken[0]!r}, which padding builds itself; rename it.")
     batch, mask = {}, []
     for name in sorted(names):
-        batch[name], present = _collate_modality(name, samples, shapes.get(name))
+        if name in padded: batch[name], present, batch[f"{name}_lengths"] = _pad_modality(name, samples, shapes.get(name))
+        else: batch[name], present = _collate_modality(name, samples, shapes.get(name))
         mask.append(present)
     labels = _collate_labels(samples)
     if labels is not None: batch["label"] = labels
@@ -156,15 +221,112 @@ def collate_multimodal(samples: Iterable[Mapping[str, Any]],
         if k not in names and k != "label": batch[k] = _collate_field(k, samples)
     return batch
 
+# %% ../nbs/01_data.ipynb #e57752c1
+def _is_class_index(y: Any) -> bool:
+    "Whether `y` is one integer class index: a Python or numpy integer, or a 0-d integer array or tensor (not a bool)."
+    if isinstance(y, (bool, np.bool_)): return False
+    if isinstance(y, (int, np.integer)): return True
+    if isinstance(y, torch.Tensor): return y.ndim == 0 and not (y.dtype.is_floating_point or y.dtype.is_complex or y.dtype == torch.bool)
+    return isinstance(y, np.ndarray) and y.ndim == 0 and y.dtype.kind in "iu"
+
+
+def _check_names(names: Any) -> str | list[str] | None:
+    "`names` checked: None, one input name, or distinct names, one per item of a tuple sample."
+    if names is None: return None
+    ok = lambda v: isinstance(v, str) and bool(v)
+    if ok(names):
+        if names in RESERVED_KEYS: raise ValueError(f"names={names!r} is a reserved batch key {RESERVED_KEYS}; name the input, e.g. 'acc'.")
+        return names
+    if isinstance(names, (list, tuple)) and names and all(map(ok, names)) and len(set(names)) == len(names): return list(names)
+    raise TypeError(f"names must be the input's name such as 'acc', or distinct names one per tuple item such as "
+                    f"('acc', 'gyro', 'label'); got {names!r}")
+
+
+def sample_dict(sample: Any, names: str | Sequence[str] | None = None) -> dict[str, Any]:
+    "One sample as the library's dict: a dict as it is; `(x, y)` as `{name: x, 'label': y}` for an integer class `y`, else `{name: x, 'target': y}`; `(x,)` as `{name: x}`."
+    if isinstance(sample, Mapping): return sample
+    names = _check_names(names)
+    if not isinstance(sample, (tuple, list)):
+        raise TypeError(f"a sample must be a dict of fields or a tuple (x, y); got {type(sample).__name__}")
+    if isinstance(names, list):
+        if len(names) != len(sample):
+            raise ValueError(f"names={names} names {len(names)} items but the sample has {len(sample)}; give one name per item.")
+        return dict(zip(names, sample))
+    name = names or "input"
+    if len(sample) == 1: return {name: sample[0]}
+    if len(sample) == 2: return {name: sample[0], ("label" if _is_class_index(sample[1]) else "target"): sample[1]}
+    raise ValueError(f"a sample of {len(sample)} items needs names=, one per item, e.g. names=('acc', 'gyro', 'label'); "
+                     f"only (x,) and (x, y) are read without names.")
+
+# %% ../nbs/01_data.ipynb #b300ae19
+def _tuple_labels(dataset: Any, names: str | list | None) -> np.ndarray | None:
+    "The class of every item, when it can be read without loading items: the dataset's `labels`, or a TensorDataset's integer label tensor."
+    labels = getattr(dataset, "labels", None)
+    if labels is not None: return np.asarray(labels)
+    if isinstance(dataset, (list, tuple)):   # in memory: reading every item costs nothing
+        ys = [sample_dict(s, names).get("label") for s in dataset]
+        return np.array([int(y) for y in ys], dtype=np.int64) if ys and all(_is_class_index(y) for y in ys) else None
+    if not isinstance(dataset, TensorDataset): return None
+    t = dataset.tensors
+    at = names.index("label") if isinstance(names, list) and "label" in names else 1 if len(t) == 2 and not isinstance(names, list) else None
+    if at is None or t[at].ndim != 1 or t[at].dtype.is_floating_point or t[at].dtype in (torch.bool, torch.complex64, torch.complex128): return None
+    return t[at].numpy()
+
+
+class Samples(Dataset):
+    "A view of `dataset` (of tuples) whose items are the library's sample dicts by `sample_dict`; `labels`, `stats` and `classes` carried over."
+    def __init__(self, dataset, names: str | Sequence[str] | None = None):
+        self.dataset, self.names = dataset, _check_names(names)
+        for k in ("stats", "classes"):
+            if getattr(dataset, k, None) is not None: setattr(self, k, getattr(dataset, k))
+        self.labels = _tuple_labels(dataset, self.names)
+
+    def __len__(self) -> int: return len(self.dataset)
+    def __getitem__(self, i) -> dict[str, Any]: return sample_dict(self.dataset[i], self.names)
+    def __repr__(self) -> str: return f"Samples({len(self)} of {type(self.dataset).__name__}, names={self.names!r})"
+
+
+def as_samples(dataset, names: str | Sequence[str] | None = None):
+    "`dataset` with dict items as it is; a Dataset (or list) of tuples `(x, y)`, or a TensorDataset, as a `Samples` view of dicts; None and DataLoaders as they are."
+    if dataset is None or isinstance(dataset, (Samples, DataLoader)): return dataset
+    if isinstance(dataset, TensorDataset): return Samples(dataset, names)
+    if not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")) or len(dataset) == 0: return dataset
+    if getattr(dataset, "modalities", None) is not None: return dataset   # the library's datasets give dicts: no item is read
+    first = dataset[0]
+    return Samples(dataset, names) if isinstance(first, (tuple, list)) else dataset
+
+
+def input_name(model: Any) -> str | None:
+    "The name a tuple's `x` gets for `model`: its single modality (`model.modalities`), else None (which means 'input')."
+    names = getattr(model, "modalities", None)
+    return names[0] if isinstance(names, (list, tuple)) and len(names) == 1 and isinstance(names[0], str) else None
+
+# %% ../nbs/01_data.ipynb #d408491c
+def as_batch(batch: Any, names: str | Sequence[str] | None = None) -> dict[str, Any]:
+    "A batch as the library's dict: a dict as it is; a default-collated `[X, Y]` as `{name: X, 'label': Y}` for integer `Y` `(B,)`, else `{name: X, 'target': Y}`; `[X]` as `{name: X}`."
+    if isinstance(batch, Mapping): return batch
+    names = _check_names(names)
+    if not isinstance(batch, (tuple, list)) or not batch:
+        raise TypeError(f"a batch must be a dict (collate with collate_multimodal) or a default-collated [X, Y]; got {type(batch).__name__}")
+    if isinstance(names, list):
+        if len(names) != len(batch): raise ValueError(f"names={names} names {len(names)} items but the batch has {len(batch)}.")
+        return dict(zip(names, batch))
+    name = names or "input"
+    if len(batch) == 1: return {name: batch[0]}
+    if len(batch) != 2: raise ValueError(f"a batch of {len(batch)} items needs names=, one per item, e.g. names=('acc', 'gyro', 'label').")
+    y = batch[1]
+    integer = isinstance(y, torch.Tensor) and y.ndim == 1 and not (y.dtype.is_floating_point or y.dtype.is_complex or y.dtype == torch.bool)
+    return {name: batch[0], "label" if integer else "target": y}
+
 # %% ../nbs/01_data.ipynb #bb99cc92
-def eval_loader(data, batch_size: int = 256, num_workers: int = 0) -> DataLoader | None:
-    "`data` as a `DataLoader` of batch dicts in order (no shuffling, last batch kept): a DataLoader as it is, a Dataset or a list of sample dicts collated; None stays None."
+def eval_loader(data, batch_size: int = 256, num_workers: int = 0, names: str | Sequence[str] | None = None) -> DataLoader | None:
+    "`data` as a `DataLoader` of batch dicts in order (no shuffling, last batch kept): a DataLoader as it is, a Dataset or a list of sample dicts (or of `(x, y)` tuples, by `as_samples(data, names)`) collated; None stays None."
     if data is None or isinstance(data, DataLoader): return data
     if not (isinstance(data, Dataset) or isinstance(data, (list, tuple))):
         raise TypeError(f"evaluation data must be a Dataset, a list of sample dicts or a DataLoader, got {type(data).__name__}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    return DataLoader(data, batch_size=batch_size, shuffle=False, collate_fn=collate_multimodal, num_workers=num_workers)
+    return DataLoader(as_samples(data, names), batch_size=batch_size, shuffle=False, collate_fn=collate_multimodal, num_workers=num_workers)
 
 # %% ../nbs/01_data.ipynb #54a7e1a2
 class SyntheticMultimodal(Dataset):
@@ -225,6 +387,167 @@ def __getitem__(self: SyntheticMultimodal, i: int) -> dict[str, Any]:
 def collate_fn(self: SyntheticMultimodal, samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     "`collate_multimodal` with this dataset's shapes, so a batch that misses a modality entirely still has it."
     return collate_multimodal(samples, shapes=self.modalities)
+
+# %% ../nbs/01_data.ipynb #29d498a4
+def _finite_check(name: str, a: np.ndarray) -> None:
+    "A ValueError naming the first sample of `a` that holds NaN or Inf."
+    if a.dtype.kind in "fc" and not np.isfinite(a).all():
+        bad = np.flatnonzero(~np.isfinite(a.reshape(len(a), -1)).all(1))
+        raise ValueError(f"{name} has NaN or Inf in {len(bad)} sample(s), the first at index {int(bad[0])}; "
+                         f"fill or drop those samples before building the dataset.")
+
+
+def _as_rows(name: str, v: Any) -> np.ndarray:
+    "`v` as a numpy array of rows, checked to have at least one row."
+    a = v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v)
+    if a.dtype == object: raise TypeError(f"{name} holds Python objects (dtype object); give a numeric array.")
+    if a.ndim == 0 or len(a) == 0: raise ValueError(f"{name} has shape {a.shape}; give one row per sample (N, ...), N >= 1.")
+    return a
+
+
+def _channel_axes(x: np.ndarray, axis: int) -> tuple[int, tuple]:
+    "The channel axis of the samples `x` `(N, ...)` as an axis of `x`, and the other axes (reduced over)."
+    if not -(x.ndim - 1) <= axis < x.ndim - 1:
+        raise ValueError(f"channel_axis {axis} does not exist in samples of shape {x.shape[1:]}")
+    c = axis % (x.ndim - 1) + 1
+    return c, tuple(i for i in range(x.ndim) if i != c)
+
+
+def _fit_stats(name: str, x: np.ndarray, axis: int) -> dict:
+    "Per-channel mean and std of `x` over every other axis (float64 sums), refusing a constant channel."
+    c, over = _channel_axes(x, axis)
+    x64 = x.astype(np.float64)
+    mean, std = x64.mean(axis=over), x64.std(axis=over)
+    flat = np.flatnonzero(~(std > 0))
+    if len(flat):
+        raise ValueError(f"modality {name!r}: channel(s) {flat.tolist()} are constant on this data (std 0), so they "
+                         f"cannot be standardised; drop those channels, pass stats=None, or pass stats= with the std "
+                         f"you choose for them.")
+    return {"mean": mean.astype(np.float32), "std": std.astype(np.float32)}
+
+
+def _check_stats(name: str, s: Any, x: np.ndarray, axis: int) -> dict:
+    "Given statistics of modality `name`, checked to hold a finite mean and a positive std per channel of `x`."
+    if not isinstance(s, Mapping) or not {"mean", "std"} <= set(s):
+        raise ValueError(f"stats[{name!r}] must be {{'mean': (C,), 'std': (C,)}} (another dataset's .stats), got {s!r}")
+    c, _ = _channel_axes(x, axis)
+    mean, std = (np.asarray(s[k], dtype=np.float32).reshape(-1) for k in ("mean", "std"))
+    if len(mean) != x.shape[c] or len(std) != x.shape[c]:
+        raise ValueError(f"stats[{name!r}] has {len(mean)} means and {len(std)} stds but the data has {x.shape[c]} "
+                         f"channels on axis {c} of shape {x.shape}; use statistics fitted on data of this layout.")
+    if not (np.isfinite(mean).all() and np.isfinite(std).all() and (std > 0).all()):
+        raise ValueError(f"stats[{name!r}] has a non-finite mean or a std that is not positive ({std.tolist()}); "
+                         f"a std of 0 would divide by zero.")
+    return {"mean": mean, "std": std}
+
+
+class ArrayDataset(Dataset):
+    "In-memory multimodal samples from one array `(N, ...)` per modality, with optional integer `labels`, float `targets` and per-channel standardisation."
+    def __init__(self, arrays: Mapping[str, Any], labels: Any = None, targets: Mapping[str, Any] | None = None,
+                 stats: None | str | Mapping[str, Mapping] = None, classes: Sequence[str] | None = None,
+                 channel_axis: int | Mapping[str, int] = -1):
+        if not isinstance(arrays, Mapping) or not arrays:
+            raise ValueError("arrays must be a non-empty dict {modality: (N, ...) array}, e.g. {'acc': windows}")
+        data = {k: _as_rows(f"arrays[{k!r}]", arrays[k]) for k in sorted(arrays)}
+        targets = {k: _as_rows(f"targets[{k!r}]", v) for k, v in (targets or {}).items()}
+        clash = sorted((set(data) & ({"label", "mask", "target"} | set(targets))) | (set(targets) & {"label", "mask"}))
+        if clash: raise ValueError(f"the name(s) {clash} are taken (label, mask, a target or a modality twice); rename them.")
+        sizes = {**{f"arrays[{k!r}]": len(v) for k, v in data.items()}, **{f"targets[{k!r}]": len(v) for k, v in targets.items()}}
+        if labels is not None:
+            labels = _as_rows("labels", labels)
+            sizes["labels"] = len(labels)
+        if len(set(sizes.values())) > 1: raise ValueError(f"every array needs the same number of samples N; got {sizes}")
+        for k, v in data.items():
+            if v.ndim < 2: raise ValueError(f"arrays[{k!r}] has shape {v.shape}: one value per sample; a modality needs "
+                                            f"at least one axis per sample, e.g. shape (N, 1)")
+            if v.dtype.kind not in "biuf": raise TypeError(f"arrays[{k!r}] has dtype {v.dtype}; give numbers")
+            _finite_check(f"arrays[{k!r}]", v)
+        for k, v in targets.items():
+            if v.dtype.kind not in "biuf": raise TypeError(f"targets[{k!r}] has dtype {v.dtype}; give numbers")
+            if v.ndim != 1 and k != "target":
+                raise ValueError(f"targets[{k!r}] has shape {v.shape}: a named target is one number per sample (N,); "
+                                 f"name a (N, ...) target 'target', which batches keep apart from the modalities")
+            _finite_check(f"targets[{k!r}]", v)
+        if labels is not None:
+            if labels.ndim != 1 or labels.dtype.kind not in "iu":
+                raise ValueError(f"labels must be integer class indices, shape (N,); got dtype {labels.dtype}, shape "
+                                 f"{labels.shape}. Regression values go in targets=.")
+            if labels.min() < 0: raise ValueError(f"labels must be >= 0; sample {int(np.argmin(labels))} has {int(labels.min())}")
+            if classes is not None and labels.max() >= len(classes):
+                raise ValueError(f"label {int(labels.max())} (sample {int(np.argmax(labels))}) has no name in the {len(classes)} classes")
+        axes = {k: (channel_axis.get(k, -1) if isinstance(channel_axis, Mapping) else channel_axis) for k in data}
+        self.stats = self._stats(stats, data, axes)
+        self.signals = {k: torch.from_numpy(np.ascontiguousarray(self._scaled(k, v, axes[k]))) for k, v in data.items()}
+        self.labels = None if labels is None else labels.astype(np.int64)
+        self.targets = {k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in targets.items()}
+        self.classes = None if classes is None else list(classes)
+        self.modalities = {k: tuple(v.shape[1:]) for k, v in self.signals.items()}
+
+    def __len__(self) -> int: return len(next(iter(self.signals.values())))
+
+    def __repr__(self) -> str:
+        return (f"ArrayDataset({len(self)} samples, modalities={self.modalities}, labels={self.labels is not None}, "
+                f"targets={list(self.targets)}, normalized={self.stats is not None})")
+
+# %% ../nbs/01_data.ipynb #704f9f7f
+@patch
+def _stats(self: ArrayDataset, stats, data: dict, axes: dict) -> dict | None:
+    "The statistics to scale with: None, fitted on the float modalities of `data` ('fit'), or the given ones checked."
+    if stats is None: return None
+    floats = [k for k, v in data.items() if v.dtype.kind == "f"]
+    if isinstance(stats, str):
+        if stats != "fit": raise ValueError(f"stats must be None, 'fit' or another dataset's .stats, got {stats!r}")
+        return {k: _fit_stats(k, data[k], axes[k]) for k in floats}
+    if not isinstance(stats, Mapping): raise TypeError(f"stats must be None, 'fit' or a dict, got {type(stats).__name__}")
+    if sorted(stats) != floats:
+        raise ValueError(f"stats has modalities {sorted(stats)} but the float modalities here are {floats}; pass the "
+                         f".stats of a dataset with the same modalities")
+    return {k: _check_stats(k, stats[k], data[k], axes[k]) for k in floats}
+
+@patch
+def _scaled(self: ArrayDataset, name: str, x: np.ndarray, axis: int) -> np.ndarray:
+    "Modality `name` standardised with `self.stats` (float32); integer modalities as they are."
+    if x.dtype.kind != "f": return x
+    if self.stats is None: return x.astype(np.float32)
+    c, _ = _channel_axes(x, axis)
+    shape = [1] * x.ndim; shape[c] = -1
+    s = self.stats[name]
+    return ((x.astype(np.float64) - s["mean"].reshape(shape)) / s["std"].reshape(shape)).astype(np.float32)
+
+@patch
+def __getitem__(self: ArrayDataset, i: int) -> dict[str, Any]:
+    "Sample `i`: a tensor per modality, its `label` (an int) and its targets (0-d float tensors)."
+    if not -len(self) <= i < len(self): raise IndexError(f"index {i} is out of range for {len(self)} samples")
+    item = {k: v[i] for k, v in self.signals.items()}
+    if self.labels is not None: item["label"] = int(self.labels[i])
+    item.update({k: v[i] for k, v in self.targets.items()})
+    return item
+
+# %% ../nbs/01_data.ipynb #0b9001db
+@patch(cls_method=True)
+def from_npz(cls: ArrayDataset, path: str | os.PathLike, label_key: str | None = "label", target_keys: Sequence[str] = (),
+             **kwargs) -> ArrayDataset:
+    "An `ArrayDataset` from a `.npz` file or a folder of `.npy` files (never unpickled): `label_key` gives the labels, `target_keys` the targets, the rest are modalities."
+    path = Path(path)
+    try:
+        if path.is_dir():
+            files = sorted(path.glob("*.npy"))
+            if not files: raise FileNotFoundError(f"{path} holds no .npy file; write one array per file, named by the array.")
+            arrays = {f.stem: np.load(f, allow_pickle=False) for f in files}
+        elif path.is_file():
+            with np.load(path, allow_pickle=False) as z: arrays = {k: z[k] for k in z.files}
+        else: raise FileNotFoundError(f"{path} does not exist; give a .npz file or a folder of .npy files.")
+    except ValueError as e:
+        if "allow_pickle" not in str(e): raise
+        raise ValueError(f"{path} holds Python objects (a pickled array), which are never loaded; save plain numeric "
+                         f"arrays (np.savez with numeric dtypes).") from None
+    if isinstance(target_keys, str): target_keys = [target_keys]
+    wanted = [*target_keys, *([label_key] if label_key not in (None, "label") else [])]   # "label" itself is optional
+    missing = [k for k in wanted if k not in arrays]
+    if missing: raise KeyError(f"{path} has no array {missing[0]!r}; it has {sorted(arrays)}.")
+    labels = arrays.pop(label_key) if label_key in arrays else None
+    targets = {k: arrays.pop(k) for k in target_keys}
+    return cls(arrays, labels=labels, targets=targets or None, **kwargs)
 
 # %% ../nbs/01_data.ipynb #91b9a41a
 def load_sensor_csv(path: str | os.PathLike) -> torch.Tensor:

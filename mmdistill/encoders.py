@@ -171,6 +171,17 @@ def _check_series(x: torch.Tensor, in_channels: int, owner: str) -> torch.Tensor
     if x.shape[1] == 0: raise ValueError(f"{owner} got an empty time series {tuple(x.shape)}; give at least one time step")
     return x
 
+def _check_lengths(lengths, x: torch.Tensor, owner: str) -> torch.Tensor:
+    "`lengths` checked to be a `(B,)` integer tensor of real time steps per sample of `x` `(B, T, C)`, each in [0, T]."
+    ok = (isinstance(lengths, torch.Tensor) and lengths.ndim == 1 and len(lengths) == len(x)
+          and not (lengths.dtype.is_floating_point or lengths.dtype.is_complex or lengths.dtype == torch.bool))
+    if not ok:
+        raise ValueError(f"{owner}: lengths must be a ({len(x)},) integer tensor of real time steps per sample (as "
+                         f"collate_multimodal(..., pad=True) gives in batch['<name>_lengths']), got {_describe(lengths)}")
+    if not torch.compiler.is_compiling() and ((lengths < 0) | (lengths > x.shape[1])).any():
+        raise ValueError(f"{owner}: lengths {lengths.tolist()} must lie in [0, {x.shape[1]}], the padded length of x")
+    return lengths.to(device=x.device, dtype=torch.long)
+
 def _check_length(length: int) -> int:
     if isinstance(length, bool) or not isinstance(length, int) or length < 1:
         raise ValueError(f"length must be a positive number of input time steps, got {length!r}")
@@ -233,13 +244,31 @@ def positions(self: SensorEncoder, n_patches: int) -> torch.Tensor:
     return F.interpolate(pos.transpose(1, 2), size=n_patches, mode="linear", align_corners=False).transpose(1, 2)
 
 @patch
-def forward(self: SensorEncoder, x: torch.Tensor) -> torch.Tensor:
-    "Tokens `(B, ceil(T / patch_size), dim)` of the time series `x` `(B, T, C)`, after the summary token when `summary`."
+def forward(self: SensorEncoder, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor | tuple:
+    "Tokens `(B, ceil(T / patch_size), dim)` of the time series `x` `(B, T, C)`, after the summary token when `summary`; with `lengths`, `(tokens, padding mask)`."
+    if lengths is not None: return self._forward_padded(x, lengths)
     tokens = self.embed_patches(x)
     tokens = tokens + self.positions(tokens.shape[1])
     if self.summary: tokens = torch.cat([self.summary_token(x), tokens], 1)
     tokens = self.dropout(tokens)
     return self.norm(self.transformer(tokens))
+
+@patch
+def _forward_padded(self: SensorEncoder, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    "Tokens of zero-padded series `x` with `lengths` real steps each, as each alone would get them, and the `(B, N)` padding mask."
+    if self.companding or self.spectral or self.summary:
+        raise ValueError("SensorEncoder with companding, spectral or summary features reads whole-window statistics that "
+                         "padding would change, so it takes no lengths=: batch windows of one length (no pad=), or build "
+                         "the encoder without those options")
+    n = _check_lengths(lengths, x, type(self).__name__)
+    n = torch.div(n + self.patch_size - 1, self.patch_size, rounding_mode="floor")   # real tokens per sample
+    tokens = self.embed_patches(x)
+    pos = tokens.new_zeros(tokens.shape)
+    for m in n.unique().tolist():   # each length gets the positions it would get alone
+        if m: pos[n == m, :m] = self.positions(m)[0].to(pos.dtype)
+    pad = torch.arange(tokens.shape[1], device=tokens.device)[None] >= n[:, None]
+    attend = pad & (n > 0)[:, None]   # a sample without steps attends to everything (no NaN); it is all padding anyway
+    return self.norm(self.transformer(self.dropout(tokens + pos), src_key_padding_mask=attend)), pad
 
 @patch
 def token_spans(self: SensorEncoder, length: int) -> torch.Tensor:
@@ -330,10 +359,18 @@ class ConvEncoder(Encoder):
             c_in = c
         self.blocks = nn.Sequential(*layers)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        "Tokens `(B, T', channels[-1])` of the time series `x` `(B, T, C)`."
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor | tuple:
+        "Tokens `(B, T', channels[-1])` of the time series `x` `(B, T, C)`; with `lengths` (real steps per sample), `(tokens, padding mask)`."
         x = _check_series(x, self.in_channels, type(self).__name__).to(self.blocks[0].weight.dtype)
-        return self.blocks(x.transpose(1, 2)).transpose(1, 2)
+        if lengths is None: return self.blocks(x.transpose(1, 2)).transpose(1, 2)
+        n, h = _check_lengths(lengths, x, type(self).__name__), x.transpose(1, 2)
+        for layer in self.blocks:   # zero every step past a sample's end after each layer, as the zero padding of each conv
+            h = layer(h)
+            if isinstance(layer, nn.Conv1d):
+                (k,), (s,), (p,) = layer.kernel_size, layer.stride, layer.padding
+                n = (torch.div(n + 2 * p - k, s, rounding_mode="floor") + 1).clamp(min=0)
+            h = h * (torch.arange(h.shape[-1], device=h.device)[None] < n[:, None])[:, None].to(h.dtype)
+        return h.transpose(1, 2), torch.arange(h.shape[-1], device=h.device)[None] >= n[:, None]
 
     def token_spans(self, length: int) -> torch.Tensor:
         "`[start, end)` input steps in each token's receptive field (zero padding excluded), from the conv arithmetic."

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .core import check_labels, eval_mode, module_device, write_atomic
-from .data import eval_loader, to_device
+from .data import as_batch, eval_loader, input_name, to_device
 from .models import run_model
 from .samplers import EpisodeSampler
 
@@ -122,6 +122,8 @@ def _run_batches(model: nn.Module | Callable, loader, device, fields_of: Callabl
     parts = None
     with eval_mode(model), torch.no_grad():
         for i, batch in enumerate(loader):
+            if isinstance(batch, (tuple, list)) and batch and all(isinstance(v, torch.Tensor) for v in batch):
+                batch = as_batch(batch, input_name(model))   # a DataLoader's default collation of (x, y) samples
             if not isinstance(batch, Mapping):
                 raise TypeError(f"batch {i} is a {type(batch).__name__}, not a dict; build the DataLoader with "
                                 f"collate_fn=collate_multimodal.")
@@ -172,7 +174,7 @@ def _batch_size(batch: Mapping) -> int:
 
 def predict(model: nn.Module | Callable, data, batch_size: int = 256, device: str | torch.device | None = None,
             outputs: Sequence[str] | None = None) -> dict:
-    "Every per-sample output of `model` over `data` (a Dataset, DataLoader or list of samples), in order, as numpy arrays, with `labels` and fields like `subject`."
+    "Every per-sample output of `model` over `data` (a Dataset, DataLoader or list of samples, dicts or `(x, y)` tuples), in order, as numpy arrays, with `labels` and fields like `subject`."
     if isinstance(outputs, str): outputs = [outputs]
     def fields_of(out, batch, i):
         if isinstance(out, torch.Tensor): out = {"logits": out}
@@ -187,7 +189,7 @@ def predict(model: nn.Module | Callable, data, batch_size: int = 256, device: st
                 raise KeyError(f"the model gives no per-sample {missing} for batch {i}; it gives {sorted(fields)}")
             fields = {k: fields[k] for k in outputs}
         return _with_batch_fields(fields, batch, n)
-    return _run_batches(model, eval_loader(data, batch_size), device, fields_of)
+    return _run_batches(model, eval_loader(data, batch_size, names=input_name(model)), device, fields_of)
 
 # %% ../nbs/08_evaluate.ipynb #e858ecb7
 KNN_METRICS = ("cosine", "euclidean", "manhattan")

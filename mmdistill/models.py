@@ -68,14 +68,25 @@ class MultimodalModel(nn.Module):
         return keep_frozen_in_eval(self)  # frozen encoders stay in eval mode (batch-norm statistics, dropout)
 
 # %% ../nbs/06_models.ipynb #3ad6db48
+def _encode(encoder: nn.Module, x, lengths, name: str):
+    "Modality `name` through its encoder; zero-padded sequences (`lengths`) through an encoder that takes them, so that padding stays out."
+    if lengths is None: return encoder(x)
+    params = inspect.signature(encoder.forward).parameters
+    if "lengths" not in params and not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        raise ValueError(f"the batch has {name}_lengths (sequences padded by collate_multimodal(..., pad=...)), but the "
+                         f"encoder of {name!r} ({type(encoder).__name__}) takes no lengths=, so its tokens and their "
+                         f"pooling would include the padding; use an encoder that takes lengths (ConvEncoder, "
+                         f"SensorEncoder) or batch sequences of one length")
+    return encoder(x, lengths=lengths)
+
 @patch
 def forward(self: MultimodalModel, batch: Mapping, return_attention: bool = False) -> dict:
-    "Encode each modality of `batch`, fuse, and return `features`, `embedding`, `logits` (and `attention`)."
+    "Encode each modality of `batch` (padded ones with their `{name}_lengths`), fuse, and return `features`, `embedding`, `logits` (and `attention`)."
     missing = [m for m in self.modalities if m not in batch]
     if missing:
         raise KeyError(f"the batch has no {missing} (it has {sorted(k for k in batch if k not in ('label', 'mask'))}); "
                        f"this model needs {self.modalities}")
-    tokens = {m: enc(batch[m]) for m, enc in self.encoders.items()}
+    tokens = {m: _encode(enc, batch[m], batch.get(f"{m}_lengths"), m) for m, enc in self.encoders.items()}
     mask = {m: modality_mask(batch, m) for m in self.modalities} if batch.get("mask") is not None else None
     if return_attention: features, attention = self.fusion(tokens, mask, return_attention=True)
     else: features = self.fusion(tokens, mask)

@@ -54,22 +54,26 @@ def _rows_from_arrays(data: Mapping, keys: Sequence[str], num_samples, seed, wha
     return {k: v[idx] for k, v in arrays.items()}
 
 # %% ../nbs/14_quantize.ipynb #c45cd58a
-def _rows_from_items(data, keys: Sequence[str], num_samples, seed, what) -> dict:
-    "The `keys` of a seeded subset of the items of a Dataset (or list) of dicts, stacked."
+from .data import as_batch, sample_dict
+
+def _rows_from_items(data, keys: Sequence[str], num_samples, seed, what, name: str | None = None) -> dict:
+    "The `keys` of a seeded subset of the items of a Dataset (or list) of dicts (or of `(x, y)` tuples, `x` named `name`), stacked."
     if len(data) == 0: raise ValueError(f"the {what} dataset is empty")
     rows = {k: [] for k in keys}
     for i in _subset(len(data), num_samples, seed):
         item = data[int(i)]
+        if isinstance(item, (tuple, list)): item = sample_dict(item, name)
         if not isinstance(item, Mapping): raise TypeError(f"{what} item {int(i)} is a {type(item).__name__}, not a dict of fields")
         for k in keys:
             if item.get(k) is None: raise _missing_key(f"{what} item {int(i)}", k, [f for f, v in item.items() if v is not None])
             rows[k].append(_numpy(item[k]))
     return {k: np.stack(v) for k, v in rows.items()}
 
-def _rows_from_batches(data, keys: Sequence[str], num_samples, what) -> dict:
-    "The `keys` of the first `num_samples` rows of an iterable of batch dicts, concatenated."
+def _rows_from_batches(data, keys: Sequence[str], num_samples, what, name: str | None = None) -> dict:
+    "The `keys` of the first `num_samples` rows of an iterable of batch dicts (or default-collated `[X, Y]`, `X` named `name`), concatenated."
     rows, n = {k: [] for k in keys}, 0
     for b, batch in enumerate(data):
+        if isinstance(batch, (tuple, list)): batch = as_batch(batch, name)
         if not isinstance(batch, Mapping):
             raise TypeError(f"{what} batch {b} is a {type(batch).__name__}, not a batch dict; collate with collate_multimodal")
         for k in keys:
@@ -81,13 +85,14 @@ def _rows_from_batches(data, keys: Sequence[str], num_samples, what) -> dict:
     return {k: np.concatenate(v)[:num_samples] for k, v in rows.items()}
 
 # %% ../nbs/14_quantize.ipynb #757cc8c5
-def _gather(data, keys: Sequence[str], num_samples: int | None = None, seed: int = 0, what: str = "input") -> dict:
-    "Stacked `{key: (N, ...) array}` from a dict of arrays, a Dataset (or list) of item dicts or a DataLoader of batch dicts."
+def _gather(data, keys: Sequence[str], num_samples: int | None = None, seed: int = 0, what: str = "input",
+            name: str | None = None) -> dict:
+    "Stacked `{key: (N, ...) array}` from a dict of arrays, a Dataset (or list) of item dicts or `(x, y)` tuples (`x` named `name`) or a DataLoader of batches."
     if num_samples is not None and (isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1):
         raise ValueError(f"num_samples must be a positive integer or None (all), got {num_samples!r}")
     if isinstance(data, Mapping): return _rows_from_arrays(data, keys, num_samples, seed, what)
-    if hasattr(data, "__len__") and hasattr(data, "__getitem__"): return _rows_from_items(data, keys, num_samples, seed, what)
-    if hasattr(data, "__iter__"): return _rows_from_batches(data, keys, num_samples, what)
+    if hasattr(data, "__len__") and hasattr(data, "__getitem__"): return _rows_from_items(data, keys, num_samples, seed, what, name)
+    if hasattr(data, "__iter__"): return _rows_from_batches(data, keys, num_samples, what, name)
     raise TypeError(f"{what} data must be a dict of arrays, a Dataset of item dicts or a DataLoader of batch dicts, "
                     f"got {type(data).__name__}")
 
@@ -149,7 +154,8 @@ class ArrayDataReader:
 def calibration_reader(data, onnx_path, num_samples: int | None = 300, batch_size: int | None = None, seed: int = 0) -> ArrayDataReader:
     "A calibration reader with `num_samples` samples of exactly the inputs of the ONNX model at `onnx_path`."
     specs = _input_specs(onnx_path)
-    arrays = _model_inputs(_gather(data, list(specs), num_samples, seed, "calibration"), specs, "calibration")
+    name = next(iter(specs)) if len(specs) == 1 else None   # the x of (x, y) samples is the model's single input
+    arrays = _model_inputs(_gather(data, list(specs), num_samples, seed, "calibration", name), specs, "calibration")
     if batch_size is None:  # equal batches: onnxruntime's percentile calibrator cannot stack batches of different sizes
         n = len(next(iter(arrays.values())))
         batch_size = max(d for d in range(1, min(n, 64) + 1) if n % d == 0)
@@ -289,7 +295,8 @@ def _evaluation_data(fp32_path, int8_path, data, target, num_samples, seed) -> t
         raise ValueError(f"the FP32 and INT8 models take different inputs ({specs} vs {_input_specs(int8_path)}); "
                          "quantize the FP32 model given here")
     if isinstance(target, str) and target in specs: raise ValueError(f"target {target!r} is a model input; name the target field")
-    rows = _gather(data, list(specs) + ([target] if isinstance(target, str) else []), num_samples, seed, "evaluation")
+    name = next(iter(specs)) if len(specs) == 1 else None   # the x of (x, y) samples is the model's single input
+    rows = _gather(data, list(specs) + ([target] if isinstance(target, str) else []), num_samples, seed, "evaluation", name)
     inputs = _model_inputs(rows, specs, "evaluation")
     n = len(next(iter(inputs.values())))
     y = rows[target] if isinstance(target, str) else _numpy(target)

@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from .core import check_positive_int, eval_mode, get_device, load_checkpoint, rebuild_problems
 from .core import save_checkpoint, seed_everything, write_atomic
-from .data import collate_multimodal, eval_loader, modality_names, to_device
+from .data import as_batch, as_samples, collate_multimodal, eval_loader, input_name, modality_names, to_device
 from .samplers import ClassBalancedBatchSampler
 from .losses import DegenerateBatchWarning, SupConCELoss, SupConLoss
 from .encoders import as_model_output
@@ -39,8 +39,20 @@ def objective_for(loss: Callable) -> Callable:
     if isinstance(loss, SupConCELoss): return lambda out, b: loss(o(out)["embedding"], o(out)["logits"], b["label"])
     if isinstance(loss, SupConLoss): return lambda out, b: loss(o(out)["embedding"], b.get("label"))
     if isinstance(loss, nn.CrossEntropyLoss): return lambda out, b: loss(o(out)["logits"], b["label"])
+    if isinstance(loss, _REGRESSION_LOSSES): return lambda out, b: loss(*_regression_pair(o(out), b))
     if callable(loss): return loss
     raise TypeError(f"loss must be a callable, got {type(loss).__name__}")
+
+_REGRESSION_LOSSES = (nn.MSELoss, nn.L1Loss, nn.SmoothL1Loss, nn.HuberLoss)
+
+def _regression_pair(out: dict, batch) -> tuple:
+    "The model's `logits` and the batch's float `target`, shaped alike (a `(B, 1)` output for a `(B,)` target is squeezed)."
+    if batch.get("target") is None:
+        raise KeyError(f"a regression loss compares the model's logits with batch['target'], which this batch lacks "
+                       f"(it has {sorted(batch)}); give (x, y) samples with a float y, or write the objective f(outputs, batch)")
+    pred, y = out["logits"], batch["target"]
+    if pred.ndim == y.ndim + 1 and pred.shape[-1] == 1: pred = pred.squeeze(-1)
+    return pred, y.to(pred.dtype)
 
 def _loss_stats(loss) -> dict | None:
     "The last batch statistics of a contrastive loss (`last_stats`), if it keeps them."
@@ -581,6 +593,8 @@ def out_dir(self: Trainer) -> Path | None:
 def _setup(self: Trainer, model: nn.Module, train_data, val_data):
     "Loaders, optimizer, `accelerator.prepare`, steps per epoch and the learning-rate schedule."
     acc = self.accelerator
+    self._input_name = input_name(model)   # what the x of (x, y) samples is called: the model's single input
+    train_data, val_data = as_samples(train_data, self._input_name), as_samples(val_data, self._input_name)
     self.train_loader, shard = _train_loader(train_data, self.batches, self.seed, acc.num_processes, acc.process_index)
     self.val_loader = eval_loader(val_data)
     opt = _make_optimizer(model, self.optim)
@@ -648,7 +662,7 @@ def _resume(self: Trainer) -> bool:
 @patch
 def evaluate(self: Trainer, data=None) -> dict:
     "Metrics on `data` (default: the validation data): classifier metrics, or the objective as `loss` for a model without logits; k-NN accuracy with `knn_reference`."
-    loader = eval_loader(data) if data is not None else self.val_loader
+    loader = eval_loader(data, names=self._input_name) if data is not None else self.val_loader
     if loader is None: return {}
     model, device, out = self.eval_model, self.accelerator.device, {}
     logits, labels, embeddings, emb_labels, total, count = [], [], [], [], 0.0, 0
@@ -656,7 +670,7 @@ def evaluate(self: Trainer, data=None) -> dict:
         # evaluation batches are not class-balanced: a contrastive objective may see no positive there
         warnings.simplefilter("ignore", DegenerateBatchWarning)
         for batch in loader:
-            batch = to_device(batch, device)
+            batch = as_batch(to_device(batch, device), self._input_name)
             raw = run_model(model, batch)
             o = as_model_output(raw)   # a bare tensor is the logits
             y = batch.get("label")
@@ -675,7 +689,7 @@ def evaluate(self: Trainer, data=None) -> dict:
         out.update(loss=F.cross_entropy(logits, y).item(), accuracy=m["accuracy"], f1_macro=m["f1_macro"])
     elif count: out["loss"] = total / count
     if self.knn_reference is not None and embeddings:
-        ref = extract_embeddings(model, eval_loader(self.knn_reference), device=device)
+        ref = extract_embeddings(model, eval_loader(self.knn_reference, names=self._input_name), device=device)
         out["knn_accuracy"] = knn_evaluate(ref["embeddings"], ref["labels"], torch.cat(embeddings).numpy(),
                                            torch.cat(emb_labels).numpy(), k=self.knn_k)["accuracy"]
     return out
@@ -684,7 +698,7 @@ def evaluate(self: Trainer, data=None) -> dict:
 @patch
 def _prepare_batch(self: Trainer, batch) -> dict:
     "The batch on the device, through `batch_transform` and modality dropout."
-    batch = to_device(batch, self.accelerator.device)
+    batch = as_batch(to_device(batch, self.accelerator.device), self._input_name)
     if self.batch_transform is not None: batch = self.batch_transform(batch)
     if self.modality_dropout:
         batch = drop_modalities(batch, self.modality_dropout, getattr(self.unwrapped, "modalities", None))
