@@ -4,7 +4,8 @@
    and `nbdev_clean` must not change a notebook (both run on a scratch copy, never in place).
 2. Run the notebooks with nbdev's own `test_nb` (two at a time), as `nbdev_test` does.
    With `--slow`, run only the notebooks that have `#| slow` cells, with those cells on.
-3. Run the tests kept outside notebooks (`tests/`, pytest), counting one result per file.
+3. Run the tests kept outside notebooks (`tests/`, pytest), counting one result per file; not `tests/thirdparty`,
+   which needs the real third-party libraries (`make test-thirdparty`).
 """
 import argparse, hashlib, os, re, shutil, subprocess, sys, tempfile, time
 from concurrent.futures import ThreadPoolExecutor
@@ -96,7 +97,8 @@ def run_notebooks(slow: bool, workers: int):
 
 def run_pytest(slow: bool):
     tests = ROOT / 'tests'
-    files = sorted(p for p in tests.rglob('test_*.py')) if tests.exists() else []
+    # tests/thirdparty needs the real third-party libraries: `make test-thirdparty` installs them and runs it
+    files = sorted(p for p in tests.rglob('test_*.py') if 'thirdparty' not in p.relative_to(tests).parts) if tests.exists() else []
     results = []
     for f in files:
         cmd = [sys.executable, '-m', 'pytest', '-q', str(f)] + (['-m', 'slow'] if slow else ['-m', 'not slow'])
