@@ -944,7 +944,7 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module | None = None, opt
     if build and model is None and header.get("model_class") is not None:
         spec = {"class": header["model_class"], "module": header.get("model_module"), "config": header["model_config"]}
         try: _model_class(spec)
-        except (KeyError, ImportError) as e: raise _bad_field(path, "model_class", f"names a class this process cannot build: {e}") from None
+        except (KeyError, ImportError) as e: raise CheckpointError(f"{path}: header field 'model_class' names a class this process cannot build: {e.args[0]}") from None
         if meta_check: _check_on_meta(spec, {k: s for k, s in shapes.items() if "/" not in k}, path, strict, max_elements)
     tensors = read("cpu" if verify else map_location)
     if verify:
