@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #a7bf8386
 from __future__ import annotations
-import _compat_pickle, contextlib, functools, importlib, inspect, io, itertools, json, logging, math, os, pickle, pathlib
+import _compat_pickle, contextlib, functools, hashlib, importlib, inspect, io, itertools, json, logging, math, os, pickle, pathlib
 import platform, random, re, time, uuid
 from pathlib import Path
 
@@ -266,21 +266,40 @@ def safe_dtype(name: str | torch.dtype) -> torch.dtype:
         raise ValueError(f"{name!r} is not a torch dtype; use one of {sorted(str(d).removeprefix('torch.') for d in set(_DTYPES.values()))}")
     return _DTYPES[key]
 
-def _decode(obj, tensors: dict | None = None):
-    "Inverse of `_encode`."
-    if isinstance(obj, list): return [_decode(v, tensors) for v in obj]
+class _HeaderError(ValueError):
+    "A malformed entry of a checkpoint header; the message starts with the field where it sits."
+
+def _want(ok: bool, where: str, what: str, val) -> None:
+    if not ok: raise _HeaderError(f"{where}: should be {what}, got {type(val).__name__} {val!r:.60}")
+
+def _decode_tag(tag: str, val, tensors: dict | None, where: str):
+    if tag in ("__tensor__", "__ndarray__"):
+        _want(isinstance(val, str), where, "the name of a tensor in the file (a string)", val)
+        if tensors is None or val not in tensors:
+            raise _HeaderError(f"{where}: names the tensor {val!r}, which is not in the file (its tensors: {sorted(tensors or [])[:5]})")
+        return tensors[val] if tag == "__tensor__" else tensors[val].numpy()
+    if tag == "__model__": _want(isinstance(val, dict), where, "a model spec (a JSON object)", val); return build_model(val)
+    if tag == "__dtype__": return safe_dtype(val)  # never getattr(torch, val): "load" would give torch.load
+    if tag in ("__device__", "__path__"):
+        _want(isinstance(val, str), where, "a string", val)
+        return torch.device(val) if tag == "__device__" else Path(val)
+    _want(isinstance(val, list), where, "a list", val)
+    if tag == "__tuple__": return tuple(_decode(v, tensors, f"{where}/{i}") for i, v in enumerate(val))
+    _want(all(isinstance(kv, list) and len(kv) == 2 for kv in val), where, "a list of [key, value] pairs", val)
+    return {_decode(k, tensors, f"{where}/key{i}"): _decode(v, tensors, f"{where}/{i}") for i, (k, v) in enumerate(val)}
+
+_TAGS = ("__tensor__", "__ndarray__", "__model__", "__dtype__", "__device__", "__path__", "__tuple__", "__dict__")
+
+def _decode(obj, tensors: dict | None = None, where: str = "header"):
+    "Inverse of `_encode`; a malformed entry is a `_HeaderError` (a ValueError) that names the field `where` it sits."
+    if isinstance(obj, list): return [_decode(v, tensors, f"{where}/{i}") for i, v in enumerate(obj)]
     if not isinstance(obj, dict): return obj
-    if len(obj) == 1:
+    if len(obj) == 1 and next(iter(obj)) in _TAGS:
         (tag, val), = obj.items()
-        if tag == "__tensor__": return tensors[val]
-        if tag == "__ndarray__": return tensors[val].numpy()
-        if tag == "__model__": return build_model(val)
-        if tag == "__dtype__": return safe_dtype(val)  # never getattr(torch, val): "load" would give torch.load
-        if tag == "__device__": return torch.device(val)
-        if tag == "__path__": return Path(val)
-        if tag == "__tuple__": return tuple(_decode(v, tensors) for v in val)
-        if tag == "__dict__": return {_decode(k, tensors): _decode(v, tensors) for k, v in val}
-    return {k: _decode(v, tensors) for k, v in obj.items()}
+        try: return _decode_tag(tag, val, tensors, where)
+        except _HeaderError: raise
+        except Exception as e: raise _HeaderError(f"{where}: {type(e).__name__}: {e}") from None
+    return {k: _decode(v, tensors, f"{where}/{k}") for k, v in obj.items()}
 
 # %% ../nbs/00_core.ipynb #60aa8cff
 def model_config(model: nn.Module) -> dict:
@@ -291,16 +310,29 @@ def model_config(model: nn.Module) -> dict:
                         "(mmdistill.core) so that checkpoints can rebuild it, or pass the model to load_checkpoint")
     return {"class": name, "module": type(model)._mmdistill_module, "config": _encode(model.__dict__["_mmdistill_config"], None, name)}
 
-def build_model(spec: dict) -> nn.Module:
-    "A fresh, randomly initialised instance of a registered model from `model_config` output."
-    name = spec.get("class") if isinstance(spec, dict) else None
-    module = spec.get("module") or "" if isinstance(spec, dict) else ""
+def _model_class(spec: dict) -> type:
+    "The registered class `spec` names, importing its module only when it is one of mmdistill's own."
+    if not isinstance(spec, dict): raise TypeError(f"a model spec is the dict model_config gives ('class', 'module', 'config'), got {type(spec).__name__}")
+    name, module = spec.get("class"), spec.get("module") or ""
+    if not isinstance(name, str) or not isinstance(module, str):
+        raise TypeError(f"a model spec's 'class' and 'module' are strings, got {name!r:.60} and {module!r:.60}")
     if name not in _REGISTRY and module.split(".")[0] == "mmdistill":
-        importlib.import_module(module)  # mmdistill's own modules only: never code named by a file
+        try: importlib.import_module(module)  # mmdistill's own modules only: never code named by a file
+        except ModuleNotFoundError as e:
+            if e.name and (module == e.name or module.startswith(e.name + ".")):
+                raise ImportError(f"model class {name!r} names the module {module!r}, which this mmdistill does not have; "
+                                  "the checkpoint was written by another version of mmdistill, or the name is damaged") from None
+            raise ImportError(f"model class {name!r} lives in {module!r}, which needs {e.name!r}: install it") from None
     if name not in _REGISTRY:
         raise KeyError(f"model class {name!r} is not registered in this process (registered: {sorted(_REGISTRY)}); "
                        "import the module that defines it (for mmdistill models: `import mmdistill.models`) first")
-    return _REGISTRY[name](**_decode(spec.get("config", {})))
+    return _REGISTRY[name]
+
+def build_model(spec: dict) -> nn.Module:
+    "A fresh, randomly initialised instance of a registered model from `model_config` output."
+    cls, config = _model_class(spec), spec.get("config", {})
+    if not isinstance(config, dict): raise TypeError(f"the config of model class {spec['class']!r} is a dict of arguments, got {config!r:.60}")
+    return cls(**_decode(config, None, f"{spec['class']} config"))
 
 # %% ../nbs/00_core.ipynb #ff38a4ef
 def rebuild_problems(model: nn.Module) -> list[str]:
@@ -358,6 +390,14 @@ def _dedupe_shared(tensors: dict) -> tuple[dict, dict]:
             out[k] = t.contiguous().clone()
     return out, aliases
 
+def _tensor_digest(t: torch.Tensor) -> str:
+    "SHA-256 of a CPU tensor's dtype, shape and bytes: what a checkpoint records to find a changed tensor."
+    h = hashlib.sha256(f"{str(t.dtype).removeprefix('torch.')}{tuple(t.shape)}".encode())
+    if t.numel(): h.update(t.detach().contiguous().reshape(-1).view(torch.uint8).numpy())
+    return h.hexdigest()
+
+def _text_digest(text: str) -> str: return hashlib.sha256(text.encode()).hexdigest()
+
 def _write_safetensors(tensors: dict, path: Path, metadata: dict) -> None:
     "Write a safetensors file (split out so tests can interrupt it)."
     save_file(tensors, str(path), metadata=metadata)
@@ -392,8 +432,9 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module | dict, optimizer=
     header["metadata"] = {k: _encode(v, tensors, f"metadata/{k}") for k, v in metadata.items()}
     tensors, aliases = _dedupe_shared(tensors)
     header["aliases"] = aliases
+    header["checksums"] = {"sha256": {k: _tensor_digest(tensors[k]) for k in sorted(tensors)}}
     text = json.dumps(header)
-    with atomic_path(path) as tmp: _write_safetensors(tensors, tmp, {"mmdistill": text})
+    with atomic_path(path) as tmp: _write_safetensors(tensors, tmp, {"mmdistill": text, "mmdistill_sha256": _text_digest(text)})
     return path
 
 # %% ../nbs/00_core.ipynb #20c6bd92
@@ -757,20 +798,127 @@ def _load_into(model: nn.Module, state: dict, strict: bool, path, prefix: str | 
     if missing or unexpected: log.warning("loaded %s into %s non-strictly: %s", path, owner, counts)
     return {"prefix": p, "missing": missing, "unexpected": unexpected, "loaded": matched}
 
+# %% ../nbs/00_core.ipynb #87541ab4
+_HEADER_FIELDS = {"format": (str, "a string"), "format_version": (int, "an integer"), "model_class": ((str, type(None)), "a class name or null"),
+                  "model_module": ((str, type(None)), "a module name or null"), "model_config": ((dict, type(None)), "a JSON object or null"),
+                  "created": ((str, type(None)), "a string"), "versions": ((dict, type(None)), "a JSON object"),
+                  "optimizer": ((dict, type(None)), "a JSON object or null"), "scheduler": ((dict, type(None)), "a JSON object or null"),
+                  "metadata": (dict, "a JSON object"), "aliases": (dict, "a JSON object"), "checksums": (dict, "a JSON object")}
+
+def _bad_field(path, field: str, why: str) -> CheckpointError:
+    return CheckpointError(f"{path}: header field {field!r} {why}; the file is damaged or was not written by save_checkpoint "
+                           "(write checkpoints with save_checkpoint, or use another copy)")
+
+def _read_header(path: Path, raw: str, digest: str | None, names: set, verify: bool) -> dict:
+    "The mmdistill header of the checkpoint at `path`, its checksum verified and every field's type checked."
+    if verify and digest is None: _logger.debug("%s has no header checksum (written before checkpoints had one): not verified", path)
+    elif verify and _text_digest(raw) != digest:
+        raise CheckpointError(f"{path}: its header (the 'mmdistill' metadata) does not match the checksum written with it: the file "
+                              "was changed or damaged after save_checkpoint wrote it. Use another copy, or pass verify=False to read it anyway")
+    try: header = json.loads(raw)
+    except json.JSONDecodeError as e: raise _bad_field(path, "mmdistill", f"is not valid JSON ({e})") from None
+    if not isinstance(header, dict): raise _bad_field(path, "mmdistill", f"should be a JSON object, got {type(header).__name__}")
+    for k, (types, what) in _HEADER_FIELDS.items():
+        v = header.get(k)
+        if (k in header or k in ("metadata", "aliases")) and (not isinstance(v, types) or isinstance(v, bool)):
+            raise _bad_field(path, k, f"should be {what}, got {type(v).__name__} {v!r:.60}")
+    if header.get("format", _FORMAT) != _FORMAT: raise _bad_field(path, "format", f"is {header['format']!r}, not {_FORMAT!r}")
+    if header.get("format_version", 1) > _FORMAT_VERSION:
+        raise CheckpointError(f"{path} was written in checkpoint format {header['format_version']}, newer than this mmdistill's "
+                              f"({_FORMAT_VERSION}); upgrade mmdistill to read it")
+    if header.get("model_class") is not None and header.get("model_config") is None:
+        raise _bad_field(path, "model_config", f"is missing, but model_class names {header['model_class']!r}")
+    for alias, target in header["aliases"].items():
+        if alias in names or target not in names:
+            raise _bad_field(path, "aliases", f"maps {alias!r} to {target!r}: an alias must name a tensor the file does not hold, "
+                                              "and point to one it holds")
+    sums = header.get("checksums", {}).get("sha256", {})
+    if not isinstance(sums, dict) or not all(isinstance(v, str) for v in sums.values()):
+        raise _bad_field(path, "checksums", "should map tensor names to SHA-256 hex digests")
+    return header
+
+def _verify_tensors(path: Path, tensors: dict, header: dict) -> None:
+    "Refuse tensors whose dtype, shape or bytes differ from the checksums `save_checkpoint` recorded."
+    sums = header.get("checksums", {}).get("sha256")
+    if sums is None: _logger.debug("%s has no tensor checksums (written before checkpoints had them): not verified", path); return
+    bad = sorted(k for k in set(sums) | set(tensors) if k not in tensors or k not in sums or _tensor_digest(tensors[k]) != sums[k])
+    if bad:
+        raise CheckpointError(f"{path}: {len(bad)} of its {len(tensors)} tensors do not match the checksums written with them: "
+                              f"{_show(bad, 5)}. The file was changed or damaged after save_checkpoint wrote it; use another copy "
+                              "(a backup, an earlier epoch), or pass verify=False to read it anyway")
+
+def _size(modules) -> int:
+    "Parameter and buffer values of `modules` (lazy, not yet sized ones left out)."
+    return sum(t.numel() for m in modules for t in itertools.chain(m.parameters(), m.buffers())
+               if not isinstance(t, nn.parameter.UninitializedTensorMixin))
+
+def _modules_in(obj) -> list:
+    if isinstance(obj, nn.Module): return [obj]
+    if isinstance(obj, dict): return [m for k, v in obj.items() for m in _modules_in(k) + _modules_in(v)]
+    if isinstance(obj, (list, tuple)): return [m for v in obj for m in _modules_in(v)]
+    return []
+
+def _check_on_meta(spec: dict, shapes: dict, path: Path, strict: bool, max_elements: int | None) -> None:
+    "Build `spec` on the meta device (nothing allocated) and refuse it when it is too large or its tensors do not fit `shapes`."
+    try:
+        with torch.device("meta"): probe = build_model(spec)
+    except Exception as e:
+        raise CheckpointError(f"{path}: building its model from header field 'model_config' ({spec['class']}) on the meta device "
+                              f"failed with {type(e).__name__}: {e}. If the config is right but the class cannot be built on the "
+                              "meta device, and you trust the file, pass meta_check=False") from None
+    n, held = _size([probe]), sum(math.prod(s) for k, s in shapes.items())
+    if max_elements is not None and n > max_elements:
+        raise CheckpointError(f"{path}: header field 'model_config' asks for a {spec['class']} of {n:,} parameter and buffer "
+                              f"values, over max_elements={max_elements:,} (the file holds {held:,}); nothing was allocated. "
+                              "Pass a larger max_elements if you mean it")
+    ours = {k: tuple(v.shape) for k, v in probe.state_dict().items() if not isinstance(v, nn.parameter.UninitializedTensorMixin)}
+    bad = [f"{k}: the config makes {s}, the file holds {shapes[k]}" for k, s in ours.items() if k in shapes and s != shapes[k]]
+    if strict:
+        bad += [f"{k}: the config makes it, the file does not hold it" for k in ours if k not in shapes]
+        bad += [f"{k}: the file holds it, the config does not make it" for k in shapes if k not in ours]
+    if bad:
+        raise CheckpointError(f"{path}: header field 'model_config' builds a {spec['class']} that does not fit the tensors of the "
+                              f"file ({len(bad)} problem(s): {'; '.join(bad[:5])}{'; …' if len(bad) > 5 else ''}); nothing was allocated. "
+                              "The file is damaged or its header was changed: use another copy")
+
+def _saved_as(path: Path, header: dict, model: nn.Module) -> str:
+    "`path` and the class (and config arguments that differ from `model`'s) it was saved from, for errors."
+    name, cfg = header.get("model_class"), header.get("model_config") or {}
+    if name is None: return str(path)
+    if getattr(type(model), "_mmdistill_name", None) != name: return f"{path} (saved from a {name}, not a {type(model).__name__})"
+    try: ours = _encode(model.__dict__.get("_mmdistill_config", {}), None, name)
+    except TypeError: ours = {}
+    diff = [f"{k}={cfg.get(k)!r:.40} where this model has {ours.get(k)!r:.40}" for k in sorted(set(cfg) | set(ours)) if cfg.get(k) != ours.get(k)]
+    return f"{path} (saved from a {name} with {', '.join(diff[:4])})" if diff else f"{path} (saved from a {name})"
+
 # %% ../nbs/00_core.ipynb #8815a901
+def _check_optimizer(saved, optimizer, path: Path) -> None:
+    "Refuse optimizer state saved for other parameter groups before anything is loaded."
+    groups = saved.get("param_groups") if isinstance(saved, dict) else None
+    if not isinstance(groups, list) or not all(isinstance(g, dict) and isinstance(g.get("params"), list) for g in groups):
+        raise _bad_field(path, "optimizer", "has no list of param_groups with their params")
+    theirs, ours = [len(g["params"]) for g in groups], [len(g["params"]) for g in optimizer.param_groups]
+    if theirs != ours:
+        raise CheckpointError(f"{path}: its optimizer state holds parameter groups of {theirs} parameters, the {type(optimizer).__name__} "
+                              f"passed has {ours}: it was saved for another model or another optimizer setup (e.g. other frozen "
+                              "layers); build both as they were when the checkpoint was saved")
+
 def load_checkpoint(path: str | os.PathLike, model: nn.Module | None = None, optimizer=None, scheduler=None,
                     strict: bool = True, map_location: str | torch.device = "cpu", build: bool = True, *,
                     prefix: str | None = None, min_match: float = 0.5, state_key: str | None = None, grid=None,
-                    extra_tokens: int | None = None, time_axis: str = "stretch"):
-    "Read a checkpoint without unpickling code: `(model or state dict, metadata)`; optionally restore optimizer / scheduler."
+                    extra_tokens: int | None = None, time_axis: str = "stretch", verify: bool = True,
+                    max_elements: int | None = 2**31, meta_check: bool = True):
+    "Read a checkpoint without unpickling code, its checksums and sizes checked first: `(model or state dict, metadata)`; optionally restore optimizer / scheduler."
     if not build and model is not None: raise ValueError("build=False returns the state dict only: pass no model with it")
+    if max_elements is not None and (isinstance(max_elements, bool) or not isinstance(max_elements, int) or max_elements < 1):
+        raise ValueError(f"max_elements must be a positive integer or None, got {max_elements!r}")
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint at {path}: check the path, or train a model first and save it with save_checkpoint")
     fit = dict(prefix=prefix, min_match=min_match, grid=grid, extra_tokens=extra_tokens, time_axis=time_axis)
-    def into(model, state, meta):
+    def into(model, state, meta, where=path):
         if model is None: return state, meta
-        meta["loaded"] = _load_into(model, state, strict, path, **fit)
+        meta["loaded"] = _load_into(model, state, strict, where, **fit)
         return model, meta
     folder = _checkpoint_folder(path)
     if folder is None and path.is_dir():
@@ -781,23 +929,53 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module | None = None, opt
             raise CheckpointError(f"{path} is not an mmdistill checkpoint; optimizer/scheduler state can only be restored from mmdistill checkpoints")
         if folder is not None and folder[0] == "huggingface": return into(model, *_load_hf_folder(folder[1], map_location))
         return into(model, *_load_legacy(folder[1] if folder else path, map_location, state_key))
-    try:
-        with safe_open(str(path), framework="pt") as f: raw = (f.metadata() or {}).get("mmdistill")
-        tensors = load_file(str(path), device=str(map_location))
+    def read(device):
+        try: return load_file(str(path), device=str(device))
+        except Exception as e: raise CheckpointError(f"{path} is not a readable safetensors file (truncated or corrupt?): {e}") from None
+    try:   # the header alone: no tensor is read yet
+        with safe_open(str(path), framework="pt") as f:
+            extra, shapes = f.metadata() or {}, {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
     except Exception as e:
         raise CheckpointError(f"{path} is not a readable safetensors file (truncated or corrupt?): {e}") from None
-    if raw is None: return into(model, tensors, {"format": "safetensors"})   # a plain safetensors file from elsewhere
-    header = json.loads(raw)
-    for alias, target in header.get("aliases", {}).items(): tensors[alias] = tensors[target]
+    if extra.get("mmdistill") is None: return into(model, read(map_location), {"format": "safetensors"})  # a plain safetensors file from elsewhere
+    header = _read_header(path, extra["mmdistill"], extra.get("mmdistill_sha256"), set(shapes), verify)
+    for alias, target in header["aliases"].items(): shapes[alias] = shapes[target]
+    spec = None
+    if build and model is None and header.get("model_class") is not None:
+        spec = {"class": header["model_class"], "module": header.get("model_module"), "config": header["model_config"]}
+        try: _model_class(spec)
+        except (KeyError, ImportError) as e: raise CheckpointError(f"{path}: header field 'model_class' names a class this process cannot build: {e.args[0]}") from None
+        if meta_check: _check_on_meta(spec, {k: s for k, s in shapes.items() if "/" not in k}, path, strict, max_elements)
+    tensors = read("cpu" if verify else map_location)
+    if verify:
+        _verify_tensors(path, tensors, header)
+        if torch.device(map_location).type != "cpu": tensors = {k: v.to(map_location) for k, v in tensors.items()}
+    for alias, target in header["aliases"].items(): tensors[alias] = tensors[target]
     state = {k: v for k, v in tensors.items() if "/" not in k}
+    def decode(field: str):
+        "A header field decoded; one that holds models is first decoded on the meta device and sized."
+        try:
+            if meta_check and max_elements is not None and "__model__" in json.dumps(header[field]):
+                with torch.device("meta"): n = _size(_modules_in(_decode(header[field], tensors, field)))
+                if n > max_elements: raise _HeaderError(f"{field}: holds models of {n:,} values, over max_elements={max_elements:,}")
+            return _decode(header[field], tensors, field)
+        except _HeaderError as e: raise CheckpointError(f"{path}: header field {e}; the file is damaged or was not written by save_checkpoint") from None
     meta = {k: header.get(k) for k in ("format", "format_version", "model_class", "model_module", "model_config", "created", "versions")}
-    meta.update(_decode(header.get("metadata", {}), tensors))
+    meta.update(decode("metadata"))
     for name, obj in (("optimizer", optimizer), ("scheduler", scheduler)):
         if header.get(name) is None:
             if obj is not None: raise CheckpointError(f"{path} holds no {name} state, but a {name} was passed to restore")
             continue
-        meta[name] = _decode(header[name], tensors)
-        if obj is not None: obj.load_state_dict(meta[name])
-    if build and model is None and header.get("model_class") is not None:
-        model = build_model({"class": header["model_class"], "module": header.get("model_module"), "config": header["model_config"]})
-    return into(model, state, meta)
+        meta[name] = decode(name)
+    if spec is not None:
+        try: model = build_model(spec)
+        except Exception as e: raise CheckpointError(f"{path}: building its model from header field 'model_config' ({spec['class']}) failed with {type(e).__name__}: {e}") from None
+    out = into(model, state, meta, _saved_as(path, header, model) if model is not None and spec is None else path)
+    if optimizer is not None: _check_optimizer(meta["optimizer"], optimizer, path)   # after the model: its error says more
+    for name, obj in (("optimizer", optimizer), ("scheduler", scheduler)):
+        if obj is None: continue
+        try: obj.load_state_dict(meta[name])
+        except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as e:
+            raise CheckpointError(f"{path}: its {name} state does not fit the {type(obj).__name__} passed ({type(e).__name__}: {e}); "
+                                  f"build the {name} as it was when the checkpoint was saved") from None
+    return out
