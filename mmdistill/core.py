@@ -767,6 +767,30 @@ def _fit_positions(state: dict, model: nn.Module, path, grid=None, extra_tokens:
     return out
 
 # %% ../nbs/00_core.ipynb #592be28a
+def _hf_renamed(state: dict, model: nn.Module, log: logging.Logger = _logger) -> dict:
+    "`state` with the legacy key names of a transformers checkpoint renamed as `from_pretrained` renames them, for the transformers models inside `model`."
+    target = model.state_dict()
+    if all(k in target for k in state): return state
+    found = [(n, m) for n, m in model.named_modules() if type(m).__module__.startswith("transformers.") and hasattr(m, "base_model_prefix")]
+    found = [(n, m) for n, m in found if not any(n.startswith(o + ".") for o, _ in found if o != n and o)]  # outermost only
+    if not found: return state
+    try: from transformers.conversion_mapping import WeightRenaming, get_model_conversion_mapping
+    except ImportError: return state
+    out, renamed = dict(state), 0
+    for name, m in found:
+        pre = name + "." if name else ""
+        rules = []
+        for r in get_model_conversion_mapping(m):
+            if not isinstance(r, WeightRenaming): continue
+            dst = list(r.target_patterns)
+            rules += [(src, dst[i] if len(dst) > 1 else dst[0]) for i, src in enumerate(r.source_patterns)]
+        for k in [k for k in out if k.startswith(pre) and k not in target]:
+            new = k[len(pre):]
+            for src, dst in rules: new = re.sub(src, dst, new)
+            if pre + new in target and pre + new not in out: out[pre + new] = out.pop(k); renamed += 1
+    if renamed: log.info("renamed %d tensors from transformers' saved names to its modules' names (as from_pretrained does)", renamed)
+    return out
+
 def _load_into(model: nn.Module, state: dict, strict: bool, path, prefix: str | None = None, min_match: float = 0.5,
                grid=None, extra_tokens: int | None = None, time_axis: str = "stretch", log: logging.Logger = _logger) -> dict:
     "Load `state` into `model` (prefix found, positions fitted); what was loaded, or a CheckpointError that says what did not fit."
@@ -775,6 +799,7 @@ def _load_into(model: nn.Module, state: dict, strict: bool, path, prefix: str | 
     target, owner = model.state_dict(), type(model).__name__
     if not target and not state: return {"prefix": "", "missing": [], "unexpected": [], "loaded": 0}
     picked, p = _select_keys(state, target, prefix, path, owner, log)
+    picked = _hf_renamed(picked, model, log)
     picked = _fit_positions(picked, model, path, grid, extra_tokens, time_axis, log)
     bad = [f"{k}: checkpoint {tuple(v.shape)} vs {owner} {tuple(target[k].shape)}"
            for k, v in picked.items() if k in target and v.shape != target[k].shape]
