@@ -173,7 +173,12 @@ def checkpoint_shapes(path: str | os.PathLike) -> dict:
         raise CheckpointError(f"{path} is not a readable safetensors file ({e}); a config is checked against a safetensors "
                               "checkpoint only (convert a PyTorch file with mmdistill.core.load_checkpoint and save_checkpoint)") from None
     if meta.get("mmdistill"):
-        for alias, target in json.loads(meta["mmdistill"]).get("aliases", {}).items(): shapes[alias] = shapes[target]
+        try: aliases = json.loads(meta["mmdistill"]).get("aliases", {})
+        except (json.JSONDecodeError, AttributeError) as e:
+            raise CheckpointError(f"{path}: its 'mmdistill' header is not a JSON object ({e}); the file is damaged: use another copy") from None
+        bad = [a for a, t in aliases.items() if t not in shapes] if isinstance(aliases, dict) else ["(not a dict)"]
+        if bad: raise CheckpointError(f"{path}: its header's aliases {bad[:5]} name no tensor of the file; the file is damaged: use another copy")
+        for alias, target in aliases.items(): shapes[alias] = shapes[target]
     return {k: v for k, v in shapes.items() if "/" not in k}
 
 def _shape_problems(model_shapes: dict, ck_shapes: dict, strict: bool) -> list[str]:
