@@ -115,7 +115,10 @@ def _read_onnx(model, purpose: str = "reading ONNX models", load_external_data: 
     onnx, path = require_onnx("onnx", purpose), onnx_file(model)
     try:
         proto = onnx.load(str(path), load_external_data=load_external_data)
-        onnx.checker.check_model(proto)  # a parse can succeed on a truncated file, or on bytes that are not a model at all
+        # a parse can succeed on a file cut between fields, or on bytes that are not a model at all
+        missing = [k for k, ok in (("ir_version", proto.ir_version > 0), ("opset_import", len(proto.opset_import)),
+                                   ("graph nodes", len(proto.graph.node)), ("graph outputs", len(proto.graph.output))) if not ok]
+        if missing: raise ValueError(f"it has no {', '.join(missing)}")
     except Exception as e:
         raise ValueError(f"{path} is not a readable ONNX model ({path.stat().st_size} bytes; {type(e).__name__}: {str(e)[:200]}); "
                          "re-export it with export_onnx (or quantize it again with quantize_onnx)") from e
