@@ -538,6 +538,7 @@ def _error_verdict(p32: np.ndarray, p8: np.ndarray, y: np.ndarray, metric: str, 
 
 # %% ../nbs/14_quantize.ipynb #4569871c
 _NORM_MEAN, _NORM_STD = 0.5, 2.0  # normalised data: every channel's |mean| <= 0.5 and std within [1/2, 2] (HAPT: see the chapter)
+_NORM_FAR_MEAN, _NORM_FAR_STD = 5.0, 10.0  # beyond these a channel is on another scale, whatever the file's statistics
 _CHANCE_P = 0.01                  # the FP32 model must beat chance at this one-sided binomial p-value
 _QUANT_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "ConvInteger", "MatMulInteger",
                         "MatMulIntegerToFloat", "DynamicQuantizeMatMul", "QGemm", "QAttention"})
@@ -578,11 +579,19 @@ def _check_normalised(inputs: Mapping[str, np.ndarray], stats, allow: bool) -> d
         mean, std = values.mean(0, dtype=np.float64), values.std(0, dtype=np.float64)
         found[name] = {"mean": [round(float(m), 4) for m in mean], "std": [round(float(s), 4) for s in std]}
         off = [i for i in range(len(mean)) if abs(mean[i]) > _NORM_MEAN or not 1 / _NORM_STD <= std[i] <= _NORM_STD]
-        if off and not allow:
+        if not off or allow: continue
+        # outside the bounds is refused when the data is closer to the raw signal the statistics describe than to a normalised one
+        # (a narrow but normalised set, one activity say, is usually not), or far off any normalised scale
+        sd0 = np.broadcast_to(np.where(std0 > 0, std0, 1.0), mean.shape)
+        with np.errstate(divide="ignore"):
+            dist = lambda mu, sd: float((((mean - mu) / sd) ** 2 + np.log(std / sd) ** 2).sum())
+            raw = dist(np.broadcast_to(mean0, mean.shape), sd0) < dist(0.0, 1.0)
+        far = bool((np.abs(mean) > _NORM_FAR_MEAN).any() or (std > _NORM_FAR_STD).any())
+        if raw or far:
             i = off[0]
-            raw = " (it looks like raw data: close to the file's statistics)" if abs(mean[i] - mean0[i % len(mean0)]) < abs(mean[i]) else ""
+            why = " (it looks like raw data: closer to the file's statistics than to 0 and 1)" if raw else " (on another scale)"
             raise ValueError(f"the evaluation input {name!r} does not look normalised with the statistics in the FP32 file: channel {i} "
-                             f"has mean {mean[i]:.3f} and std {std[i]:.3f}{raw}, but normalised data has |mean| <= {_NORM_MEAN} and std "
+                             f"has mean {mean[i]:.3f} and std {std[i]:.3f}{why}, but normalised data has |mean| <= {_NORM_MEAN} and std "
                              f"within [{1 / _NORM_STD:g}, {_NORM_STD:g}] (channels {off} are off; the file's mean {np.round(mean0, 4).tolist()}, "
                              f"std {np.round(std0, 4).tolist()}); normalise it as in training, (x - mean) / std, or pass "
                              "allow_unnormalised=True with reason= if it is normalised but narrow (one activity, say)")
