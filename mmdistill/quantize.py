@@ -546,7 +546,7 @@ _QUANT_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLi
 def _check_quantized(fp32_path, int8_path, m32, m8) -> None:
     "A ValueError when the INT8 file is the FP32 one (same file, bytes or graph) or holds no quantized op or integer weight."
     p32, p8 = Path(fp32_path), Path(int8_path)
-    if p32.resolve() == p8.resolve() or p32.read_bytes() == p8.read_bytes():
+    if p32.resolve() == p8.resolve() or (p32.stat().st_size == p8.stat().st_size and p32.read_bytes() == p8.read_bytes()):
         raise ValueError(f"int8_path {str(p8)!r} is the FP32 model itself (the same {'file' if p32.resolve() == p8.resolve() else 'bytes'} "
                          f"as {str(p32)!r}); pass the file quantize_onnx wrote")
     if m32.graph.SerializeToString(deterministic=True) == m8.graph.SerializeToString(deterministic=True):
