@@ -53,6 +53,18 @@ def _rows_from_arrays(data: Mapping, keys: Sequence[str], num_samples, seed, wha
     idx = _subset(next(iter(lengths.values())), num_samples, seed)
     return {k: v[idx] for k, v in arrays.items()}
 
+def _check_finite(arrays: Mapping[str, np.ndarray], what: str, before: str) -> None:
+    "A ValueError with the count and the first sample when a float array of `arrays` (rows = samples) holds NaN or Inf."
+    for k, v in arrays.items():
+        v = np.asarray(v)
+        if v.dtype.kind not in "fc" or not v.size: continue
+        bad = ~np.isfinite(v.reshape(len(v), -1) if v.ndim else v.reshape(1, 1))
+        if bad.any():
+            count, first = int(bad.sum()), int(np.flatnonzero(bad.any(1))[0])
+            raise ValueError(f"the {what} data has {count} NaN/Inf value{'s' * (count != 1)} in {k!r} "
+                             f"({int(bad.any(1).sum())} of {len(bad)} samples, the first is sample {first}); "
+                             f"drop or repair those samples before {before}")
+
 # %% ../nbs/14_quantize.ipynb #c45cd58a
 from .data import as_batch, sample_dict
 
@@ -97,10 +109,25 @@ def _gather(data, keys: Sequence[str], num_samples: int | None = None, seed: int
                     f"got {type(data).__name__}")
 
 # %% ../nbs/14_quantize.ipynb #a0cab4c6
+def _read_onnx(model, purpose: str = "reading ONNX models", load_external_data: bool = False):
+    "An `onnx.ModelProto`: `model` itself, or the model in the file at `model`; a ValueError naming the file when it is not a readable ONNX model."
+    if hasattr(model, "graph"): return model
+    onnx, path = require_onnx("onnx", purpose), onnx_file(model)
+    try:
+        proto = onnx.load(str(path), load_external_data=load_external_data)
+        # a parse can succeed on a file cut between fields, or on bytes that are not a model at all
+        missing = [k for k, ok in (("ir_version", proto.ir_version > 0), ("opset_import", len(proto.opset_import)),
+                                   ("graph nodes", len(proto.graph.node)), ("graph outputs", len(proto.graph.output))) if not ok]
+        if missing: raise ValueError(f"it has no {', '.join(missing)}")
+    except Exception as e:
+        raise ValueError(f"{path} is not a readable ONNX model ({path.stat().st_size} bytes; {type(e).__name__}: {str(e)[:200]}); "
+                         "re-export it with export_onnx (or quantize it again with quantize_onnx)") from e
+    return proto
+
 def _input_specs(model) -> dict:
     "`{input name: (per-axis sizes with None for symbolic axes, numpy dtype)}` of an ONNX model (a path or ModelProto)."
     onnx = require_onnx("onnx", "reading ONNX models")
-    model = load_onnx(model, load_external_data=False)
+    model = _read_onnx(model)
     inits = {t.name for t in model.graph.initializer}
     specs = {}
     for i in model.graph.input:
@@ -130,6 +157,7 @@ class ArrayDataReader:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         self.arrays = {k: np.ascontiguousarray(_numpy(v)) for k, v in arrays.items()}
+        _check_finite(self.arrays, "calibration", "quantizing (onnxruntime would calibrate NaN ranges)")
         lengths = {k: len(v) for k, v in self.arrays.items()}
         if len(set(lengths.values())) != 1: raise ValueError(f"the arrays need the same number of rows, got {lengths}")
         self.num_samples, self.batch_size, self._start = next(iter(lengths.values())), batch_size, 0
@@ -361,7 +389,7 @@ def _json_options(extra: Mapping) -> dict:
 
 def quantizable_nodes(fp32_path) -> list:
     "`(name, op type)` of every node of the graph onnxruntime quantizes (the FP32 model after pre-processing): the names `nodes_to_exclude` and `float_nodes` take."
-    fp32_path = onnx_file(fp32_path)
+    fp32_path = onnx_file(fp32_path); _read_onnx(fp32_path, "quantizable_nodes")
     with tempfile.TemporaryDirectory(prefix="mmdistill-quantize-") as tmpdir:
         model = _prepare(fp32_path, Path(tmpdir) / "pre.onnx")
     return [(n.name, n.op_type) for n in model.graph.node]
@@ -410,7 +438,7 @@ def quantize_onnx(fp32_path, calibration=None, out_path=None, method: str = "min
     out_path = Path(out_path) if out_path is not None else fp32_path.with_name(f"{fp32_path.stem}.int8.onnx")
     if out_path.resolve() == fp32_path.resolve():
         raise ValueError(f"out_path {str(out_path)!r} is the FP32 model itself; write the INT8 model to another file")
-    fp32_model = load_onnx(fp32_path, "quantize_onnx")
+    fp32_model = _read_onnx(fp32_path, "quantize_onnx", load_external_data=True)
     reader = _calibration(calibration, fp32_model, mode, num_samples, seed)
     with tempfile.TemporaryDirectory(prefix="mmdistill-quantize-") as tmpdir:
         pre, raw = Path(tmpdir) / "pre.onnx", Path(tmpdir) / "int8.onnx"
@@ -508,15 +536,125 @@ def _error_verdict(p32: np.ndarray, p8: np.ndarray, y: np.ndarray, metric: str, 
     return {"fp32": v32, "int8": v8, "change": v8 - v32, "threshold": threshold, "accepted": bool(v8 - v32 < threshold),
             "rule": f"{metric.upper()} may grow by less than {threshold:g}{unit}", "units": units}
 
+# %% ../nbs/14_quantize.ipynb #4569871c
+_NORM_MEAN, _NORM_STD = 0.5, 2.0  # normalised data: every channel's |mean| <= 0.5 and std within [1/2, 2] (HAPT: see the chapter)
+_NORM_FAR_MEAN, _NORM_FAR_STD = 5.0, 10.0  # beyond these a channel is on another scale, whatever the file's statistics
+_CHANCE_P = 0.01                  # the FP32 model must beat chance at this one-sided binomial p-value
+_QUANT_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "ConvInteger", "MatMulInteger",
+                        "MatMulIntegerToFloat", "DynamicQuantizeMatMul", "QGemm", "QAttention"})
+
+def _check_quantized(fp32_path, int8_path, m32, m8) -> None:
+    "A ValueError when the INT8 file is the FP32 one (same file, bytes or graph) or holds no quantized op or integer weight."
+    p32, p8 = Path(fp32_path), Path(int8_path)
+    if p32.resolve() == p8.resolve() or (p32.stat().st_size == p8.stat().st_size and p32.read_bytes() == p8.read_bytes()):
+        raise ValueError(f"int8_path {str(p8)!r} is the FP32 model itself (the same {'file' if p32.resolve() == p8.resolve() else 'bytes'} "
+                         f"as {str(p32)!r}); pass the file quantize_onnx wrote")
+    if m32.graph.SerializeToString(deterministic=True) == m8.graph.SerializeToString(deterministic=True):
+        raise ValueError(f"int8_path {str(p8)!r} has the same graph as the FP32 model {str(p32)!r} (only its metadata differs), "
+                         "so it is not quantized; pass the file quantize_onnx wrote")
+    ops = {n.op_type for n in m8.graph.node}
+    onnx = require_onnx("onnx", "verify_quantization")
+    integer = {onnx.TensorProto.INT8, onnx.TensorProto.UINT8, onnx.TensorProto.INT4, onnx.TensorProto.UINT4}
+    if not (ops & _QUANT_OPS or any(o.startswith("QLinear") for o in ops) or any(t.data_type in integer for t in m8.graph.initializer)):
+        raise ValueError(f"int8_path {str(p8)!r} is not quantized: it has no QuantizeLinear/DequantizeLinear, no integer op "
+                         f"and no 8-bit weights (its ops: {sorted(ops)}); quantize the FP32 model with quantize_onnx and pass that file")
+
+def _channels(x: np.ndarray, c: int) -> np.ndarray | None:
+    "The values of `x` as (values, c) per channel: channels last or first after the batch axis (None when neither has `c`)."
+    if c == 1: return x.reshape(-1, 1)
+    axis = x.ndim - 1 if x.shape[-1] == c else 1 if x.ndim > 2 and x.shape[1] == c else None
+    return None if axis is None else np.moveaxis(x, axis, -1).reshape(-1, c)
+
+def _check_normalised(inputs: Mapping[str, np.ndarray], stats, allow: bool) -> dict:
+    "Per-channel mean and std of each input whose normalisation statistics the FP32 file holds; a ValueError when far from 0 and 1."
+    found = {}
+    for name, x in inputs.items():
+        st = (stats or {}).get(name) if isinstance(stats, Mapping) else None
+        if not isinstance(st, Mapping) or "mean" not in st or "std" not in st: continue
+        mean0, std0 = np.asarray(st["mean"], np.float64).reshape(-1), np.asarray(st["std"], np.float64).reshape(-1)
+        values = _channels(x, len(mean0))
+        if values is None:
+            _logger.warning("the normalisation statistics of %r have %d channels, which no axis of %s has; not checked", name, len(mean0), x.shape)
+            continue
+        mean, std = values.mean(0, dtype=np.float64), values.std(0, dtype=np.float64)
+        found[name] = {"mean": [round(float(m), 4) for m in mean], "std": [round(float(s), 4) for s in std]}
+        off = [i for i in range(len(mean)) if abs(mean[i]) > _NORM_MEAN or not 1 / _NORM_STD <= std[i] <= _NORM_STD]
+        if not off or allow: continue
+        # outside the bounds is refused when the data is closer to the raw signal the statistics describe than to a normalised one
+        # (a narrow but normalised set, one activity say, is usually not), or far off any normalised scale
+        sd0 = np.broadcast_to(np.where(std0 > 0, std0, 1.0), mean.shape)
+        with np.errstate(divide="ignore"):
+            dist = lambda mu, sd: float((((mean - mu) / sd) ** 2 + np.log(std / sd) ** 2).sum())
+            raw = dist(np.broadcast_to(mean0, mean.shape), sd0) < dist(0.0, 1.0)
+        far = bool((np.abs(mean) > _NORM_FAR_MEAN).any() or (std > _NORM_FAR_STD).any())
+        if raw or far:
+            i = off[0]
+            why = " (it looks like raw data: closer to the file's statistics than to 0 and 1)" if raw else " (on another scale)"
+            raise ValueError(f"the evaluation input {name!r} does not look normalised with the statistics in the FP32 file: channel {i} "
+                             f"has mean {mean[i]:.3f} and std {std[i]:.3f}{why}, but normalised data has |mean| <= {_NORM_MEAN} and std "
+                             f"within [{1 / _NORM_STD:g}, {_NORM_STD:g}] (channels {off} are off; the file's mean {np.round(mean0, 4).tolist()}, "
+                             f"std {np.round(std0, 4).tolist()}); normalise it as in training, (x - mean) / std, or pass "
+                             "allow_unnormalised=True with reason= if it is normalised but narrow (one activity, say)")
+    return found
+
+def _check_labels(y: np.ndarray, classes: int, output: str) -> np.ndarray:
+    "The labels as integers in 0 ... classes - 1; a ValueError with the first label outside."
+    y = y.reshape(-1)
+    if y.dtype.kind not in "iu": raise ValueError(f"accuracy needs integer class labels as target, got dtype {y.dtype}")
+    bad = (y < 0) | (y >= classes)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"the labels must be class indices 0...{classes - 1} (output {output!r} has {classes} classes), but "
+                         f"{int(bad.sum())} of {len(y)} are not, the first {int(y[i])} (sample {i}); give the labels of the task the "
+                         "model was trained for, in its class order, or pick the output with those classes (output=)")
+    return y
+
+def _chance_check(p32: np.ndarray, y: np.ndarray, classes: int, allow: bool) -> dict:
+    "Whether the FP32 accuracy beats chance (max of 1/classes and the majority share) at p < 0.01, one-sided binomial; a ValueError if not."
+    from scipy.stats import binom
+    n, hits = len(y), int((p32.argmax(1) == y).sum())
+    chance = max(1 / classes, float(np.bincount(y, minlength=classes).max()) / n)
+    p = float(binom.sf(hits - 1, n, chance))  # P(at least `hits` of n right by chance)
+    if p >= _CHANCE_P and not allow:
+        raise ValueError(f"the FP32 model is not clearly better than chance on this data: accuracy {hits / n:.4f} ({hits} of {n}) "
+                         f"against {chance:.4f} (the most common label's share, or 1/{classes}); one-sided binomial p = {p:.3g} >= "
+                         f"{_CHANCE_P}. Comparing two models that cannot classify these samples says nothing: check that the labels "
+                         "belong to these samples (not shuffled, same class order) and that the data is the task the model was "
+                         "trained for; or pass allow_chance=True with reason=")
+    return {"fp32_accuracy": hits / n, "chance": chance, "p_value": p}
+
+def _baseline_check(p32: np.ndarray, y: np.ndarray, metric: str, output: str, allow: bool) -> dict:
+    "Whether the FP32 model's error is below that of predicting the targets' mean; a ValueError if not."
+    y = y.astype(np.float64)
+    if p32.size != y.size:
+        raise ValueError(f"output {output!r} has {p32.size // len(p32)} values per sample but the target has {y.size // len(y)}; "
+                         "pick the output that estimates the target")
+    score = (lambda e: float(np.abs(e).mean())) if metric == "mae" else (lambda e: float(np.sqrt((e ** 2).mean())))
+    model, mean = score(p32.reshape(y.shape) - y), score(y - y.mean(0))
+    if not model < mean and not allow:
+        raise ValueError(f"the FP32 model is no better than predicting the mean: its {metric.upper()} is {model:.4g}, always predicting "
+                         f"the targets' mean gives {mean:.4g}; check that the targets belong to these samples (not shuffled, same "
+                         "units) and that the data is the task the model was trained for; or pass allow_chance=True with reason=")
+    return {"fp32_error": model, "mean_predictor_error": mean}
+
 # %% ../nbs/14_quantize.ipynb #0dc73c4b
 def verify_quantization(fp32_path, int8_path, data, metric: str = "accuracy", threshold: float | None = None,
                         target=None, output: str | None = None, units: str | None = None, batch_size: int = 256,
-                        num_samples: int | None = None, seed: int = 0, threads: int | None = None) -> dict:
+                        num_samples: int | None = None, seed: int = 0, threads: int | None = None, *,
+                        allow_chance: bool = False, allow_unnormalised: bool = False, reason: str | None = None) -> dict:
     "Evaluate the FP32 and INT8 ONNX models on the same data and accept the INT8 one if its metric is within `threshold`."
     threshold = _gate_threshold(metric, threshold, target)
+    if (allow_chance or allow_unnormalised) and not (isinstance(reason, str) and reason.strip()):
+        raise ValueError("allow_chance=True and allow_unnormalised=True need reason=: why the evaluation means something even so "
+                         "(it goes into the report)")
+    m32, m8 = _read_onnx(fp32_path, "verify_quantization"), _read_onnx(int8_path, "verify_quantization")
+    _check_quantized(fp32_path, int8_path, m32, m8)
     target = "label" if target is None else target
     inputs, y = _evaluation_data(fp32_path, int8_path, data, target, num_samples, seed)
-    fixed = _fixed_batch(_input_specs(fp32_path))
+    _check_finite(inputs, "evaluation", "verifying")
+    _check_finite({target if isinstance(target, str) else "target": y}, "evaluation", "verifying")
+    checks = {"normalisation": _check_normalised(inputs, onnx_metadata(m32).get("stats"), allow_unnormalised)}
+    fixed = _fixed_batch(_input_specs(m32))
     if fixed is not None:  # a model exported with a fixed batch runs only on batches of that size
         if len(y) % fixed: raise ValueError(f"the models take batches of exactly {fixed} but the data has {len(y)} samples; "
                                             f"give a multiple of {fixed} (num_samples=)")
@@ -526,12 +664,18 @@ def verify_quantization(fp32_path, int8_path, data, metric: str = "accuracy", th
     output = outputs[0] if output is None else output
     if output not in outputs or output not in [o.name for o in s8.get_outputs()]:
         raise ValueError(f"output {output!r} is not an output of both models; the FP32 model has {outputs}")
-    p32, p8 = _predict(s32, inputs, output, batch_size), _predict(s8, inputs, output, batch_size)
+    p32 = _predict(s32, inputs, output, batch_size)
+    if metric == "accuracy":
+        if p32.ndim == 2: y = _check_labels(y, p32.shape[1], output); checks["chance"] = _chance_check(p32, y, p32.shape[1], allow_chance)
+    else: checks["mean_predictor"] = _baseline_check(p32, y, metric, output, allow_chance)
+    p8 = _predict(s8, inputs, output, batch_size)
     verdict = (_accuracy_verdict(p32, p8, y, threshold, output) if metric == "accuracy"
                else _error_verdict(p32, p8, y, metric, threshold, units, output))
     gate = {"metric": metric, **verdict, "output": output, "n": len(p32),
-            "fp32_size_bytes": Path(fp32_path).stat().st_size, "int8_size_bytes": Path(int8_path).stat().st_size}
-    return {**gate, "advice": quantization_advice(gate, onnx_metadata(int8_path).get("quantization"))}
+            "fp32_size_bytes": Path(fp32_path).stat().st_size, "int8_size_bytes": Path(int8_path).stat().st_size, "checks": checks}
+    if allow_chance or allow_unnormalised:
+        gate["allowed"] = {"chance": bool(allow_chance), "unnormalised": bool(allow_unnormalised), "reason": reason}
+    return {**gate, "advice": quantization_advice(gate, onnx_metadata(m8).get("quantization"))}
 
 # %% ../nbs/14_quantize.ipynb #81059aff
 def quantization_advice(gate: Mapping, settings: Mapping | None = None, sensitivity: Sequence[Mapping] | None = None,
