@@ -575,6 +575,7 @@ def _hash_into(h, v):
     "Feed `v` (tensors, arrays, dicts, sequences, scalars) into the hash `h`, shapes and dtypes included."
     if isinstance(v, torch.Tensor): v = v.detach().cpu()
     if isinstance(v, torch.Tensor): v = (v.float() if v.dtype in (torch.bfloat16,) else v).numpy()
+    if isinstance(v, np.ndarray) and v.dtype == object: v = v.tolist()   # object arrays: their bytes are pointers
     if isinstance(v, np.ndarray):
         h.update(f"{v.dtype}{v.shape}".encode()); h.update(np.ascontiguousarray(v).tobytes())
     elif isinstance(v, dict):
@@ -854,7 +855,9 @@ def _check_record(self: Trainer, record: dict):
         lines = "\n".join(f"  - {k}: {a!r} -> {b!r}" for k, a, b in refused)
         raise RunFolderError(f"{self.out_dir} holds a run made otherwise than this one, and resuming would mix the two. What differs "
                              f"(recorded -> now):\n{lines}\nResume with the recorded settings (only epochs and num_workers may change), "
-                             "or start a new run: fit() with if_exists='new' (a sibling folder) or 'overwrite', or another out_dir")
+                             "or start a new run: fit() with if_exists='new' (a sibling folder) or 'overwrite', or another out_dir"
+                             + ("; if the training data are the same but its samples are random draws, give the dataset a `labels` "
+                                "array, which the fingerprint then uses instead" if any(k == "data.hash" for k, _, _ in refused) else ""))
     versions = [f"{k[9:]} {a} -> {b}" for k, a, b in diffs if k.startswith("versions.")]
     if versions: _log.warning("resuming %s with other library versions (%s): the run may not continue exactly", self.out_dir, ", ".join(versions))
 
