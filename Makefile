@@ -19,7 +19,7 @@ $(STAMP): settings.ini setup.py
 
 # The main job on HAPT: teacher → evaluation → acc-only student alone and distilled → INT8 ONNX and its gate.
 demo: install
-	.venv/bin/mmdistill demo --out runs/demo
+	.venv/bin/mmdistill demo --out runs/demo --overwrite
 
 # Benchmarks against pytorch-metric-learning and the paper's formula, the students' inference, the distillation table and
 # the demo's stage times; they regenerate benchmarks/results.md (about an hour on 2 quiet cores: the two distillation tables train 5 seeds each).

@@ -56,7 +56,7 @@ def main():
     load = _results.load_busy()
     reports = []
     for seed in a.seeds:
-        r = run_demo(out / f"seed{seed}", DemoConfig.preset(a.recipe, seed=seed, quick=a.quick))
+        r = run_demo(out / f"seed{seed}", DemoConfig.preset(a.recipe, seed=seed, quick=a.quick), overwrite=True)  # a rerun replaces the seed's run
         reports.append(r)
         print(json.dumps({"seed": seed, **{k: r[k]["accuracy"] for k in ("teacher", "student_scratch", "student_kd", "fp32", "int8")}}), flush=True)
     rows = [("teacher (acc + gyro), head", "teacher", "accuracy", "params", None),

@@ -28,7 +28,7 @@ from .jobs import report_markdown, run_demo
 from .models import adapt, run_model
 from .quantize import layer_sensitivity, quantize_onnx, verify_quantization
 from .recipes import DEMO_RECIPES, DemoConfig, hapt_targets
-from .train import Trainer
+from .train import RunFolderError, Trainer
 
 # %% auto #0
 __all__ = ['InputError', 'ModelSpec', 'DataSpec', 'JobSettings', 'TrainSettings', 'DistilSettings', 'ExportSettings',
@@ -616,7 +616,7 @@ def _demo_config(args) -> tuple:
 def _cmd_demo(args, overrides) -> int:
     cfg, out = _demo_config(args)
     if getattr(args, "threads", None): torch.set_num_threads(args.threads)
-    r = run_demo(out, cfg, progress=not args.no_progress)
+    r = run_demo(out, cfg, progress=not args.no_progress, **({"overwrite": True} if getattr(args, "overwrite", False) else {}))
     print(report_markdown(r))
     print(f"report, plots and models in {out}")
     return 0
@@ -650,6 +650,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="light (default, about 3 min on 2 cores) or full (the README's tables, about 6 min); see DemoConfig.preset")
     m.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     m.add_argument("--no-progress", action="store_true", help="no progress bars")
+    m.add_argument("--overwrite", action="store_true", help="replace what --out holds, once the new run is complete (else a used --out is an error)")
     _demo_flags(m)
     m.set_defaults(func=_cmd_demo)
     _job_parser(sub, "train", TrainSettings, "train the model on the data (cross-entropy for accuracy, L1 for mae, MSE for rmse)")
@@ -692,7 +693,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # %% ../nbs/18_cli.ipynb #26bdaf92
 _INPUT_ERRORS = (InputError, FileNotFoundError, IsADirectoryError, PermissionError, ImportError, ValueError, KeyError,
-                 CheckpointError, OnnxParityError, OmegaConfBaseException)
+                 CheckpointError, OnnxParityError, OmegaConfBaseException, RunFolderError)
 
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `mmdistill` command: exit status 0 (done, or INT8 accepted), 1 (INT8 rejected), 2 (usage or input error)."

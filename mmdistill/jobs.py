@@ -21,6 +21,7 @@ from .firmware import export_c, verify_c
 from .footprint import export_c_header, mcu_summary
 from .quantize import benchmark_onnx, layer_sensitivity, quantization_advice, quantize_onnx, verify_quantization
 from .recipes import DemoConfig, fit_hapt_student, fit_hapt_teacher, hapt_targets
+from .train import RunFolderError
 
 # %% auto #0
 __all__ = ['timed', 'evaluate_teacher', 'head_accuracy', 'train_student', 'export_student', 'measure_student', 'build_firmware',
@@ -163,10 +164,8 @@ def report_markdown(r: dict) -> str:
     return "\n".join(lines) + "\n"
 
 # %% ../nbs/17_jobs.ipynb #6d94c02d
-def run_demo(out: str | os.PathLike = "runs/demo", config: DemoConfig | None = None, progress: bool = False) -> dict:
-    "The main job on HAPT: teacher → evaluation → acc-only student (alone and distilled) → INT8 ONNX with an accuracy gate."
-    cfg = config or DemoConfig()
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
+def _demo_stages(out: Path, cfg: DemoConfig, progress: bool = False) -> dict:
+    "The demo's stages, each writing into `out`; the report (also `out/report.json` and `out/report.md`)."
     seconds, start = {}, time.perf_counter()
     with timed(seconds, "data"): data = {s: load_hapt(s) for s in ("train", "val", "test")}
     classes = list(data["train"].classes)
@@ -191,6 +190,34 @@ def run_demo(out: str | os.PathLike = "runs/demo", config: DemoConfig | None = N
     report = demo_report(cfg, teacher, students, shipped, seconds, plots, classes)
     save_json(report, out / "report.json")
     (out / "report.md").write_text(report_markdown(report))
+    return report
+def _held(out: Path) -> list:
+    "The names in folder `out` ([] when it is missing or empty)."
+    return sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+
+def run_demo(out: str | os.PathLike = "runs/demo", config: DemoConfig | None = None, progress: bool = False,
+             overwrite: bool = False) -> dict:
+    "The main job on HAPT: teacher → evaluation → acc-only student (alone and distilled) → INT8 ONNX with an accuracy gate; built in `out.tmp-<pid>` (marked INCOMPLETE) and swapped into `out` when complete."
+    cfg, out = config or DemoConfig(), Path(out)
+    if out.exists() and not out.is_dir(): raise NotADirectoryError(f"out={str(out)!r} is a file; the demo needs a folder")
+    held = _held(out)
+    if held and not overwrite:
+        listed = ", ".join(held[:8]) + (f", ... ({len(held)} entries)" if len(held) > 8 else "")
+        raise RunFolderError(f"{out} already holds {'an interrupted run (INCOMPLETE) ' if 'INCOMPLETE' in held else ''}files ({listed}); "
+                             "the demo does not write into another run: pass overwrite=True (`mmdistill demo --overwrite`) to replace "
+                             "it once the new run is complete, or choose another folder (--out)")
+    work = out.with_name(f"{out.name}.tmp-{os.getpid()}")
+    if work.exists(): shutil.rmtree(work)   # this process's own leftover (an earlier call interrupted here)
+    work.mkdir(parents=True)
+    (work / "INCOMPLETE").write_text(f"An unfinished mmdistill demo run (process {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}), "
+                                     f"not a result. A completed run replaces {out} with this folder; an interrupted one leaves "
+                                     "it here: delete it.\n")
+    report = _demo_stages(work, cfg, progress)
+    (work / "INCOMPLETE").unlink()
+    old = out.with_name(f"{out.name}.old-{os.getpid()}")
+    if out.exists(): os.replace(out, old)   # the earlier run stays whole until the new one is
+    os.replace(work, out)
+    if old.exists(): shutil.rmtree(old)
     return report
 
 # %% ../nbs/17_jobs.ipynb #d30e42fa

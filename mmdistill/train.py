@@ -4,8 +4,8 @@
 
 # %% ../nbs/09_train.ipynb #f0136b7f
 from __future__ import annotations
-import csv, difflib, inspect, io, json, logging, math, os, random, time, warnings
-from dataclasses import dataclass, fields
+import csv, difflib, hashlib, inspect, io, json, logging, math, os, random, shutil, time, warnings
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Callable
 
@@ -17,7 +17,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from .core import check_positive_int, eval_mode, get_device, load_checkpoint, rebuild_problems
-from .core import save_checkpoint, seed_everything, write_atomic
+from .core import library_versions, save_checkpoint, seed_everything, write_atomic
 from .data import as_batch, as_samples, collate_multimodal, eval_loader, input_name, modality_names, to_device
 from .samplers import ClassBalancedBatchSampler
 from .losses import DegenerateBatchWarning, SupConCELoss, SupConLoss
@@ -28,8 +28,8 @@ from .evaluate import classification_metrics, extract_embeddings, knn_evaluate
 # %% auto #0
 __all__ = ['objective_for', 'WarmupCosine', 'drop_modalities', 'SensorAugment', 'MixWindows', 'Optimization', 'Batching',
            'Checkpointing', 'Monitoring', 'Callback', 'TrainingDiagnosticsWarning', 'Diagnostics', 'EMA',
-           'MetricMonitor', 'EarlyStopping', 'TensorBoardLogger', 'Checkpointer', 'write_history', 'TrainingError',
-           'Trainer']
+           'MetricMonitor', 'EarlyStopping', 'TensorBoardLogger', 'Checkpointer', 'write_history', 'RunFolderError',
+           'run_files', 'acquire_lock', 'release_lock', 'data_fingerprint', 'TrainingError', 'Trainer']
 
 # %% ../nbs/09_train.ipynb #0e86ef94
 _log = logging.getLogger("mmdistill.train")
@@ -211,12 +211,14 @@ class Checkpointing:
     keep_top_k: int = 0                       # also keep the k best epochs as top-epochNNN.safetensors
     metadata: dict | None = None              # extra metadata for every checkpoint (flat keyword: `checkpoint_metadata`)
     weights_only: bool = False                # save state dicts only (for models whose classes are not registered)
+    if_exists: str = "error"                  # out_dir holds another run: "error", "overwrite" (its files are deleted) or "new" (out_dir-2, ...)
     def __post_init__(self):
         if self.out_dir is not None: self.out_dir = Path(self.out_dir)
         check_positive_int("keep_top_k", self.keep_top_k, minimum=0)
         if self.metadata is not None and not isinstance(self.metadata, dict):
             raise TypeError(f"checkpoint metadata must be a dict, got a {type(self.metadata).__name__}")
         if not isinstance(self.weights_only, bool): raise TypeError(f"weights_only must be True or False, got {self.weights_only!r}")
+        _choice("if_exists", self.if_exists, ("error", "overwrite", "new"))
 
 @dataclass
 class Monitoring:
@@ -381,7 +383,12 @@ class MetricMonitor(Callback):
         if self.monitor not in metrics:
             raise ValueError(f"monitor={self.monitor!r} is not among the epoch metrics {sorted(metrics)}; "
                              "pick one of them (val_knn_accuracy needs knn_reference=...)")
-        metrics["best"] = self.improved(metrics[self.monitor])
+        value = metrics[self.monitor]
+        if isinstance(value, (float, np.floating)) and not math.isfinite(value):
+            msg = (f"epoch {epoch}: {self.monitor} is {value}; a non-finite value counts as the worst, so this epoch is not "
+                   "best and its weights are not saved as best.safetensors")
+            warnings.warn(msg, TrainingDiagnosticsWarning, stacklevel=2); _log.warning(msg)
+        metrics["best"] = self.improved(value)
         if metrics["best"]: self.best_value = metrics[self.monitor]
 
     def state_dict(self) -> dict: return {"best_value": self.best_value, "monitor": self.monitor, "mode": self.mode}
@@ -508,6 +515,120 @@ def write_history(folder: str | os.PathLike, history: list):
     w.writeheader(); w.writerows(history)
     write_atomic(folder / "history.csv", buf.getvalue())
 
+# %% ../nbs/09_train.ipynb #a1f00002
+class RunFolderError(RuntimeError):
+    "The run folder holds another run's results, is being written by another process, or was made with other settings."
+
+_RUN_FILES = ("run.json", "latest.safetensors", "best.safetensors", "history.json", "history.csv", "tensorboard")
+
+def run_files(folder: str | os.PathLike) -> list:
+    "The names of what a run leaves in `folder` (checkpoints, history, `run.json`, top-k files, TensorBoard logs), sorted; [] for a fresh folder."
+    folder = Path(folder)
+    if not folder.is_dir(): return []
+    return sorted(p.name for p in folder.iterdir()
+                  if p.name in _RUN_FILES or (p.name.startswith("top-epoch") and p.name.endswith(".safetensors")))
+
+def _sibling(folder: Path) -> Path:
+    "The first of `folder-2`, `folder-3`, ... that does not exist."
+    i = 2
+    while folder.with_name(f"{folder.name}-{i}").exists(): i += 1
+    return folder.with_name(f"{folder.name}-{i}")
+
+def _pid_alive(pid: int) -> bool:
+    "Whether a process with this id runs (one of another user counts)."
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: return True
+    return True
+
+def acquire_lock(folder: str | os.PathLike) -> Path:
+    "Create `folder/.lock` holding this process's id, atomically; take over a lock whose process is dead (with a warning); a RunFolderError if a live process holds it."
+    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
+    lock = folder / ".lock"
+    for _ in range(3):
+        try: fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try: text = lock.read_text().strip()
+            except FileNotFoundError: continue   # released meanwhile: try again
+            pid = int(text) if text.isdigit() else None
+            if pid is None or _pid_alive(pid):
+                who = "this process (another trainer here is writing to it)" if pid == os.getpid() else f"process {pid}" if pid else "a process that has not yet written its id"
+                raise RunFolderError(f"{folder} is being written by {who}: its lock file {lock} says so. Wait for that run to end, "
+                                     f"or give this one another out_dir; if no such process runs any more, delete {lock}") from None
+            msg = f"{lock} was left by process {pid}, which no longer runs (killed?); this process ({os.getpid()}) takes the folder over"
+            warnings.warn(msg, stacklevel=2); _log.warning(msg)
+            lock.unlink(missing_ok=True)
+            continue
+        with os.fdopen(fd, "w") as f: f.write(str(os.getpid()))
+        return lock
+    raise RunFolderError(f"could not take the lock {lock}: other processes keep taking it; give this run another out_dir")
+
+def release_lock(folder: str | os.PathLike):
+    "Remove `folder/.lock` if this process holds it."
+    lock = Path(folder) / ".lock"
+    try:
+        if lock.read_text().strip() == str(os.getpid()): lock.unlink()
+    except FileNotFoundError: pass
+
+# %% ../nbs/09_train.ipynb #a1f00006
+def _hash_into(h, v):
+    "Feed `v` (tensors, arrays, dicts, sequences, scalars) into the hash `h`, shapes and dtypes included."
+    if isinstance(v, torch.Tensor): v = v.detach().cpu()
+    if isinstance(v, torch.Tensor): v = (v.float() if v.dtype in (torch.bfloat16,) else v).numpy()
+    if isinstance(v, np.ndarray) and v.dtype == object: v = v.tolist()   # object arrays: their bytes are pointers
+    if isinstance(v, np.ndarray):
+        h.update(f"{v.dtype}{v.shape}".encode()); h.update(np.ascontiguousarray(v).tobytes())
+    elif isinstance(v, dict):
+        for k in sorted(v, key=str): h.update(str(k).encode()); _hash_into(h, v[k])
+    elif isinstance(v, (list, tuple)):
+        h.update(f"[{len(v)}".encode())
+        for x in v: _hash_into(h, x)
+    else: h.update(repr(v).encode())
+
+def data_fingerprint(data) -> dict:
+    "Type, length and a short hash of a dataset (of a DataLoader's dataset): of its `labels` and `stats` when it has them, else of its first, middle and last samples."
+    base = data.dataset if isinstance(data, DataLoader) else data
+    out = {"type": type(base).__name__}
+    try: n = len(base)
+    except TypeError: return {**out, "length": None}   # an iterable dataset: nothing cheap to hash
+    h, labels, stats = hashlib.sha256(), getattr(base, "labels", None), getattr(base, "stats", None)
+    if labels is not None: _hash_into(h, np.asarray(labels))
+    if stats is not None: _hash_into(h, stats)
+    if labels is None and stats is None:
+        for i in sorted({0, n // 2, n - 1}) if n else []: _hash_into(h, base[i])
+    return {**out, "length": n, "hash": h.hexdigest()[:16]}
+
+def _jsonable(v):
+    "`v` as JSON values: paths as strings, objects as their class name."
+    if v is None or isinstance(v, (bool, int, str)): return v
+    if isinstance(v, float): return v if math.isfinite(v) else str(v)
+    if isinstance(v, (np.integer, np.floating)): return _jsonable(v.item())
+    if isinstance(v, os.PathLike): return str(v)
+    if isinstance(v, dict): return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)): return [_jsonable(x) for x in v]
+    return type(v).__qualname__
+
+def _model_record(model: nn.Module) -> dict:
+    "A model's class, parameter count and a hash of its parameter names and shapes."
+    shapes = "".join(f"{k}{tuple(v.shape)};" for k, v in model.state_dict().items())
+    return {"class": f"{type(model).__module__}.{type(model).__qualname__}", "parameters": sum(p.numel() for p in model.parameters()),
+            "architecture": hashlib.sha256(shapes.encode()).hexdigest()[:16]}
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    "`{'a': {'b': 1}}` -> `{'a.b': 1}`."
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and v: out.update(_flatten(v, f"{prefix}{k}."))
+        else: out[f"{prefix}{k}"] = v
+    return out
+
+_MAY_CHANGE = ("trainer.epochs", "settings.batches.num_workers", "versions.")  # what a resumed run may change (versions: with a warning)
+
+def _record_differences(old: dict, new: dict) -> list:
+    "`(key, old value, new value)` for every dotted key where two run records differ."
+    a, b = _flatten(old), _flatten(new)
+    return [(k, a.get(k, "(absent)"), b.get(k, "(absent)")) for k in sorted(set(a) | set(b)) if a.get(k, "(absent)") != b.get(k, "(absent)")]
+
 # %% ../nbs/09_train.ipynb #944873e8
 class TrainingError(RuntimeError):
     "Training stopped because something went wrong (a non-finite loss, a degenerate batch with `on_degenerate='raise'`)."
@@ -622,6 +743,7 @@ class Trainer:
         self.history, self.epoch, self.global_step, self.skipped_steps, self.should_stop = [], 0, 0, 0, False
         self._setup(model, train_data, val_data)
         self._setup_callbacks(train_data, val_data, ema, callbacks)
+        self._ema_decay, self._data_fingerprint = ema, data_fingerprint(train_data)
 
     @property
     def unwrapped(self) -> nn.Module:
@@ -709,15 +831,102 @@ def load_state_dict(self: Trainer, state: dict):
     _set_rng_state(state["rng"])
 
 @patch
+def run_record(self: Trainer) -> dict:
+    "What makes this run, as `out_dir/run.json` keeps it: settings groups (less the folder), other settings, seed, model, training data, versions."
+    checkpoints = {k: v for k, v in asdict(self.checkpoints).items() if k not in ("out_dir", "if_exists")}
+    trainer = dict(epochs=self.epochs, ema=self._ema_decay, modality_dropout=self.modality_dropout, knn_k=self.knn_k,
+                   mixed_precision=self.accelerator.mixed_precision, on_degenerate=self.on_degenerate, loss=self.loss,
+                   batch_transform=self.batch_transform)
+    return _jsonable({"settings": {"optim": asdict(self.optim), "batches": asdict(self.batches), "checkpoints": checkpoints,
+                                   "monitoring": asdict(self.monitoring)},
+                      "trainer": trainer, "seed": self.seed, "model": _model_record(self.unwrapped), "data": self._data_fingerprint,
+                      "versions": library_versions()})
+
+@patch
+def _check_record(self: Trainer, record: dict):
+    "A RunFolderError listing what differs between this run and the one recorded in `out_dir/run.json` (only epochs, num_workers and versions may)."
+    path = self.out_dir / "run.json"
+    if not path.exists():
+        _log.warning("%s has no run.json (an earlier mmdistill wrote it): the resumed run's settings cannot be checked", self.out_dir)
+        return
+    diffs = _record_differences(json.loads(path.read_text()), record)
+    refused = [d for d in diffs if not d[0].startswith(_MAY_CHANGE)]
+    if refused:
+        lines = "\n".join(f"  - {k}: {a!r} -> {b!r}" for k, a, b in refused)
+        raise RunFolderError(f"{self.out_dir} holds a run made otherwise than this one, and resuming would mix the two. What differs "
+                             f"(recorded -> now):\n{lines}\nResume with the recorded settings (only epochs and num_workers may change), "
+                             "or start a new run: fit() with if_exists='new' (a sibling folder) or 'overwrite', or another out_dir"
+                             + ("; if the training data are the same but its samples are random draws, give the dataset a `labels` "
+                                "array, which the fingerprint then uses instead" if any(k == "data.hash" for k, _, _ in refused) else ""))
+    versions = [f"{k[9:]} {a} -> {b}" for k, a, b in diffs if k.startswith("versions.")]
+    if versions: _log.warning("resuming %s with other library versions (%s): the run may not continue exactly", self.out_dir, ", ".join(versions))
+
+@patch
+def _move_out_dir(self: Trainer, new: Path):
+    "Write this run to `new` instead of `out_dir` (checkpoints, and TensorBoard logs that were to go inside `out_dir`)."
+    old, self.checkpoints.out_dir = self.out_dir, Path(new)
+    if self.checkpointer is not None: self.checkpointer.out_dir = self.out_dir
+    tb = getattr(self, "tensorboard", None)
+    if tb is not None and tb.log_dir.is_relative_to(old): tb.log_dir = self.out_dir / tb.log_dir.relative_to(old)
+
+@patch
+def _open_run(self: Trainer, resume: bool):
+    "Claim `out_dir` for this run: check it against `resume` and `if_exists`, take its lock, check and write `run.json`."
+    out, acc = self.out_dir, self.accelerator
+    if resume and not (out / "latest.safetensors").exists():
+        found = run_files(out)
+        what = f"it holds {', '.join(found)}" if found else "it holds no run" if out.is_dir() else "it does not exist"
+        raise RunFolderError(f"resume=True, but {out} has no latest.safetensors to resume from ({what}); call fit() without "
+                             "resume=True to start a new run" + (" (with if_exists='overwrite' or 'new', since it holds another run's files)" if found else ""))
+    if not resume and run_files(out) and self.checkpoints.if_exists == "new":
+        self._move_out_dir(_sibling(out))
+        _log.warning("%s holds another run (if_exists='new'): this run writes to %s", out, self.out_dir)
+    acc.wait_for_everyone()   # every process has decided on the folder before the main one writes there
+    if acc.is_main_process:
+        acquire_lock(self.out_dir)
+        try: self._claim_folder(resume)
+        except BaseException: release_lock(self.out_dir); raise
+    acc.wait_for_everyone()
+
+@patch
+def _claim_folder(self: Trainer, resume: bool):
+    "Under the lock: refuse or clear another run's files (`if_exists`), check a resumed run against `run.json`, write `run.json`."
+    out, found, record = self.out_dir, run_files(self.out_dir), self.run_record()
+    if found and not resume:
+        if self.checkpoints.if_exists == "error":
+            raise RunFolderError(f"{out} holds another run's results ({', '.join(found)}); say what to do with them: "
+                                 "fit(resume=True) continues that run, if_exists='overwrite' deletes them and starts afresh, "
+                                 f"if_exists='new' writes this run to {_sibling(out)} instead (or give another out_dir)")
+        for name in found: shutil.rmtree(out / name) if (out / name).is_dir() else (out / name).unlink()
+        _log.warning("if_exists='overwrite': deleted the earlier run's %s in %s", ", ".join(found), out)
+    if resume: self._check_record(record)
+    write_atomic(out / "run.json", json.dumps(record, indent=1))
+
+@patch
+def _replan_schedule(self: Trainer):
+    "After a resume with other `epochs`: the cosine schedule over the new total of steps, continued from the step reached."
+    s, total = self.scheduler, self.epochs * self.steps_per_epoch
+    if self.optim.schedule != "cosine" or not isinstance(s.lr_lambdas[0], WarmupCosine) or s.lr_lambdas[0].total == total: return
+    planned = s.lr_lambdas[0].total
+    s.lr_lambdas = [WarmupCosine(total, round(self.optim.warmup * total), self.optim.min_lr_ratio) for _ in s.lr_lambdas]
+    groups = self.optimizer.optimizer.param_groups
+    for g, base, f in zip(groups, s.base_lrs, s.lr_lambdas): g["lr"] = base * f(s.last_epoch)
+    s._last_lr = [g["lr"] for g in groups]
+    _log.info("epochs is now %d and the checkpoint's schedule had planned %d steps: the cosine schedule is re-planned over %d "
+              "epochs x %d steps = %d steps (as a fresh run of %d epochs has it) and continues at step %d, lr %.4g",
+              self.epochs, planned, self.epochs, self.steps_per_epoch, total, self.epochs, s.last_epoch, groups[0]["lr"])
+
+@patch
 def _resume(self: Trainer) -> bool:
-    "Load `out_dir/latest.safetensors` (weights, optimizer, schedule, state) if there is one; whether there was."
+    "Load `out_dir/latest.safetensors` (weights, optimizer, schedule, state), re-planning the schedule for other `epochs`; a RunFolderError if there is none."
     path = self.out_dir / "latest.safetensors"
-    if not path.exists(): return False
+    if not path.exists(): raise RunFolderError(f"resume=True, but {self.out_dir} has no latest.safetensors to resume from")
     _, meta = load_checkpoint(path, self.unwrapped, optimizer=self.optimizer.optimizer, scheduler=self.scheduler, map_location="cpu")
     try: self.load_state_dict(meta)
     except KeyError as e:
         raise ValueError(f"{path} has no {e} in its metadata, so no Trainer wrote it; resume from a Trainer's run folder") from None
     _log.info("resumed from %s at epoch %d (step %d)", path, self.epoch, self.global_step)
+    self._replan_schedule()
     return True
 
 # %% ../nbs/09_train.ipynb #a39662b6
@@ -747,10 +956,20 @@ def evaluate(self: Trainer, data=None) -> dict:
                 embeddings.append(o["embedding"].float().cpu()); emb_labels.append(y.cpu())
     if logits:
         logits, y = torch.cat(logits), torch.cat(labels)
-        m = classification_metrics(y.numpy(), logits.argmax(1).numpy(), num_classes=logits.shape[1])
-        out.update(loss=F.cross_entropy(logits, y).item(), accuracy=m["accuracy"], f1_macro=m["f1_macro"])
+        bad = int((~torch.isfinite(logits)).any(1).sum())
+        if bad:   # argmax of NaN logits is a guess: never let it pass for an accuracy
+            msg = (f"evaluation: {bad} of {len(y)} samples gave non-finite logits (NaN/Inf), so loss, accuracy and f1_macro are "
+                   "NaN and this evaluation cannot pick a best model; check the model in eval mode (e.g. BatchNorm running "
+                   "statistics, a division by a zero variance) and the validation inputs")
+            warnings.warn(msg, TrainingDiagnosticsWarning, stacklevel=2); _log.warning(msg)
+            out.update(loss=math.nan, accuracy=math.nan, f1_macro=math.nan)
+        else:
+            m = classification_metrics(y.numpy(), logits.argmax(1).numpy(), num_classes=logits.shape[1])
+            out.update(loss=F.cross_entropy(logits, y).item(), accuracy=m["accuracy"], f1_macro=m["f1_macro"])
     elif count: out["loss"] = total / count
-    if self.knn_reference is not None and embeddings:
+    if self.knn_reference is not None and embeddings and not all(bool(torch.isfinite(e).all()) for e in embeddings):
+        out["knn_accuracy"] = math.nan
+    elif self.knn_reference is not None and embeddings:
         ref = extract_embeddings(model, eval_loader(self.knn_reference, names=self._input_name), device=device)
         out["knn_accuracy"] = knn_evaluate(ref["embeddings"], ref["labels"], torch.cat(embeddings).numpy(),
                                            torch.cat(emb_labels).numpy(), k=self.knn_k)["accuracy"]
@@ -858,22 +1077,26 @@ def _save(self: Trainer, metrics: dict):
 def fit(self: Trainer, resume: bool = False) -> list:
     "Train for the remaining epochs (continuing from `out_dir/latest.safetensors` when `resume`) and return the history."
     if resume and self.out_dir is None: raise ValueError("resume=True needs out_dir, where latest.safetensors is kept")
-    self.should_stop = False
-    resumed = resume and self._resume()
-    self._callbacks("on_fit_start")
-    for epoch in range(self.epoch + 1 if resumed else 1, self.epochs + 1):
-        if self.should_stop: break
-        self.epoch = epoch
-        metrics = self._train_epoch(epoch)
-        self._callbacks("on_epoch_end", epoch, metrics)
-        if self.optim.schedule == "plateau":
-            if self.scheduler.mode != self.mode:  # the monitor fell back to train_loss (min)
-                self.scheduler = _make_scheduler(self.optimizer.optimizer, self.optim, 0, self.mode)
-            self.scheduler.step(metrics[self.monitor])
-        self.history.append(metrics)
-        self._save(metrics)
-        _log.info("epoch %d: %s", epoch, {k: v for k, v in metrics.items() if isinstance(v, (int, float))})
-    self._callbacks("on_fit_end")
+    if self.out_dir is not None: self._open_run(resume)
+    try:
+        self.should_stop = False
+        resumed = resume and self._resume()
+        self._callbacks("on_fit_start")
+        for epoch in range(self.epoch + 1 if resumed else 1, self.epochs + 1):
+            if self.should_stop: break
+            self.epoch = epoch
+            metrics = self._train_epoch(epoch)
+            self._callbacks("on_epoch_end", epoch, metrics)
+            if self.optim.schedule == "plateau":
+                if self.scheduler.mode != self.mode:  # the monitor fell back to train_loss (min)
+                    self.scheduler = _make_scheduler(self.optimizer.optimizer, self.optim, 0, self.mode)
+                self.scheduler.step(metrics[self.monitor])
+            self.history.append(metrics)
+            self._save(metrics)
+            _log.info("epoch %d: %s", epoch, {k: v for k, v in metrics.items() if isinstance(v, (int, float))})
+        self._callbacks("on_fit_end")
+    finally:
+        if self.out_dir is not None and self.accelerator.is_main_process: release_lock(self.out_dir)
     return self.history
 
 # %% ../nbs/09_train.ipynb #6ff6e92e
