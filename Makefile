@@ -46,24 +46,30 @@ test-slow: install
 	$(PY) tools/run_tests.py --slow --no-sync-check
 
 # Tests with the REAL libraries users bring artifacts from (tests/thirdparty: Lightning + OmegaConf, DeepSpeed,
-# pytorch-lifestream, transformers' save_pretrained), installed into .venv without replacing anything already there:
-# the constraints pin torch and the other shared packages at the versions `make install` put in .venv.
-# pytorch-lifestream goes in with --no-deps: its declared dependencies pull spacy 3.7.4, which downgrades typer (and
-# more) under the project's tools; what the tests import of it needs only torch, lightning, torchmetrics and pyarrow.
-# DeepSpeed runs on its CPU accelerator (DS_ACCELERATOR=cpu, one gloo process); no GPU and no C++ build are needed.
-TP_STAMP := .venv/.mmdistill-thirdparty-installed
-TP_CONSTRAINTS := .venv/thirdparty-constraints.txt
+# pytorch-lifestream, transformers' save_pretrained). They go into their own venv, .venv-thirdparty, layered over .venv
+# (a .pth file adds .venv's site-packages, so torch, mmdistill and the rest are the ones `make install` put there and
+# nothing in .venv changes): hydra-core 1.3 needs omegaconf < 2.4 while mmdistill's CLI takes the newest, and with
+# DeepSpeed importable accelerate prints an accelerator notice into every notebook's output. The constraints pin torch
+# and the other shared packages at .venv's versions. pytorch-lifestream goes in with --no-deps: its declared
+# dependencies pull spacy 3.7.4, which downgrades typer (and more); what the tests import of it needs only torch,
+# lightning, torchmetrics and pyarrow. DeepSpeed runs on its CPU accelerator (DS_ACCELERATOR=cpu, one gloo process).
+TP_VENV := .venv-thirdparty
+TP_PY := $(TP_VENV)/bin/python
+TP_STAMP := $(TP_VENV)/.mmdistill-thirdparty-installed
+TP_CONSTRAINTS := $(TP_VENV)/constraints.txt
 TP_PACKAGES := lightning==2.6.6 omegaconf==2.3.1 hydra-core==1.3.8 torchmetrics==1.9.0 pyarrow==26.0.1 deepspeed==0.19.8
 
 $(TP_STAMP): $(STAMP) Makefile
+	@test -x $(TP_PY) || $(PY) -m venv $(TP_VENV)
+	$(TP_PY) -c "import pathlib, site, sys; main = sys.argv[1]; d = pathlib.Path(site.getsitepackages()[0]); (d / 'zz_mmdistill_main_venv.pth').write_text(f'import site; site.addsitedir({main!r})\n')" "$$($(PY) -c 'import site; print(site.getsitepackages()[0])')"
 	$(PY) -m pip freeze --exclude-editable | grep -iE '^(torch|numpy|onnx|onnxruntime|transformers|accelerate|safetensors)==' > $(TP_CONSTRAINTS)
 	@grep -qE '^torch==2\.13\.0' $(TP_CONSTRAINTS) || { echo "expected torch 2.13.0 in .venv: run make install"; exit 1; }
-	$(PY) -m pip install --quiet -c $(TP_CONSTRAINTS) $(TP_PACKAGES)
-	$(PY) -m pip install --quiet --no-deps pytorch-lifestream==0.7.0
+	$(TP_PY) -m pip install --quiet -c $(TP_CONSTRAINTS) $(TP_PACKAGES)
+	$(TP_PY) -m pip install --quiet --no-deps pytorch-lifestream==0.7.0
 	@touch $@
 
 test-thirdparty: install $(TP_STAMP)
-	OMP_NUM_THREADS=1 DS_ACCELERATOR=cpu $(PY) tests/thirdparty/run.py
+	OMP_NUM_THREADS=1 DS_ACCELERATOR=cpu $(TP_PY) tests/thirdparty/run.py
 
 # The explorers in a real browser: JupyterLab + headless Chromium driven by Playwright (tests/browser/run_browser.py).
 # Playwright uses Debian's chromium (installed here when missing; we run as root) and never downloads a browser.

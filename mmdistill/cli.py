@@ -154,10 +154,19 @@ def _overrides(extra: list, parser) -> list:
         i += 1
     return out
 
+def _did_you_mean(e: OmegaConfBaseException) -> str:
+    "' Did you mean: 'x'?' for an unknown key close to a known one (OmegaConf 2.4 says so itself, 2.3 does not)."
+    key, parent = getattr(e, "key", None), getattr(e, "parent_node", None)
+    if "Did you mean" in str(e) or not isinstance(key, str) or parent is None: return ""
+    try: known = [str(k) for k in parent.keys()]
+    except Exception: return ""
+    close = difflib.get_close_matches(key, known, n=1)
+    return f" Did you mean: '{close[0]}'?" if close else ""
+
 def _merge(cfg, layer, where: str):
     "`cfg` with `layer` merged on top; a key or type that the schema does not have is an input error naming its source."
     try: return OmegaConf.merge(cfg, layer)
-    except OmegaConfBaseException as e: raise InputError(f"{where}: {str(e).splitlines()[0]}") from None
+    except OmegaConfBaseException as e: raise InputError(f"{where}: {str(e).splitlines()[0]}{_did_you_mean(e)}") from None
 
 def _settings(args, overrides: list, schema) -> tuple:
     "The command's settings (defaults < --config file < flags < dotted flags) and the module prefixes the command line allows."
