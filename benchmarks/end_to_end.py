@@ -25,6 +25,7 @@ STAGES = {"data": "load HAPT (train, val, test; cached arrays)",
           "export_quantize": "export ONNX FP32, quantize INT8 (calibration)",
           "verify": "FP32 vs INT8 accuracy gate on the test subjects",
           "benchmark": "onnxruntime latency / throughput, MCU summary, C header",
+          "firmware": "the INT8 student as portable C, compiled and checked on the test windows",
           "plots": "training curves, confusion matrix, embedding map"}
 
 
