@@ -37,12 +37,26 @@ _log = logging.getLogger("mmdistill.train")
 def objective_for(loss: Callable) -> Callable:
     "Turn a loss into an objective `f(outputs, batch) -> loss` (mmdistill losses and `nn.CrossEntropyLoss` are known; for them a bare tensor output is the logits)."
     o = as_model_output
-    if isinstance(loss, SupConCELoss): return lambda out, b: loss(o(out)["embedding"], o(out)["logits"], b["label"])
+    if isinstance(loss, SupConCELoss): return lambda out, b: loss(o(out)["embedding"], o(out)["logits"], _class_labels(o(out)["logits"], b))
     if isinstance(loss, SupConLoss): return lambda out, b: loss(o(out)["embedding"], b.get("label"))
-    if isinstance(loss, nn.CrossEntropyLoss): return lambda out, b: loss(o(out)["logits"], b["label"])
+    if isinstance(loss, nn.CrossEntropyLoss): return lambda out, b: loss(o(out)["logits"], _class_labels(o(out)["logits"], b, loss.ignore_index))
     if isinstance(loss, _REGRESSION_LOSSES): return lambda out, b: loss(*_regression_pair(o(out), b))
     if callable(loss): return loss
     raise TypeError(f"loss must be a callable, got {type(loss).__name__}")
+
+def _class_labels(logits: torch.Tensor, batch, ignore_index: int | None = None) -> torch.Tensor:
+    "The batch's `label`, checked to be class indices the logits can score (a clear error instead of torch's IndexError)."
+    y = batch["label"]
+    if not isinstance(logits, torch.Tensor) or logits.ndim < 2 or not isinstance(y, torch.Tensor) or y.numel() == 0: return y
+    n = logits.shape[-1]
+    bad = (y < 0) | (y >= n)
+    if ignore_index is not None: bad &= y != ignore_index
+    if bool(bad.any()):
+        i = int(bad.nonzero()[0, 0])
+        raise ValueError(f"label {int(y.view(-1)[i])} (sample {i} of the batch) is not a class of this model, whose logits have "
+                         f"{n} classes (0 to {n - 1}); fix the labels (e.g. 1-based labels need -1), or build the model with "
+                         "as many classes as the data has")
+    return y
 
 _REGRESSION_LOSSES = (nn.MSELoss, nn.L1Loss, nn.SmoothL1Loss, nn.HuberLoss)
 
