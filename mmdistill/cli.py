@@ -422,11 +422,15 @@ def _cmd_train(s: TrainSettings, allow) -> int:
     out = _out_dir(s, "runs/train")
     trainer = Trainer(job.model, job.data, _loss(s.metric, job.output, s.target), val, out_dir=out / "run",
                       **_trainer_settings(s, job))
-    history = trainer.fit()
-    trainer.load_best()
+    return _save_best(trainer, job, out, "trained", "best weights")
+
+def _save_best(run, job, out: Path, verb: str, what: str) -> int:
+    "Fit `run` (a Trainer or Distiller), keep its best weights in the user's module as `out/model.safetensors`, print one line."
+    history = run.fit()
+    run.load_best()
     path = save_checkpoint(out / "model.safetensors", job.module)
     last = {k: v for k, v in history[-1].items() if k.startswith(("train_loss", "val_"))}
-    print(f"trained {len(history)} epochs ({', '.join(f'{k} {v:.4g}' for k, v in last.items())}); best weights in {path}")
+    print(f"{verb} {len(history)} epochs ({', '.join(f'{k} {v:.4g}' for k, v in last.items())}); {what} in {path}")
     return 0
 
 def _cmd_evaluate(s: JobSettings, allow) -> int:
@@ -446,12 +450,7 @@ def _cmd_distil(s: DistilSettings, allow) -> int:
     d = Distiller(job.model, {"teacher": freeze_teacher(teacher)}, job.data, val, temperature=s.temperature, alpha=s.alpha,
                   kd_weight=s.kd_weight, feat_weight=0.0, teacher_feature_paths=None, student_feature_path=None,
                   out_dir=out / "run", **kw)
-    history = d.fit()
-    d.load_best()
-    path = save_checkpoint(out / "model.safetensors", job.module)
-    last = {k: v for k, v in history[-1].items() if k.startswith(("train_loss", "val_"))}
-    print(f"distilled {len(history)} epochs ({', '.join(f'{k} {v:.4g}' for k, v in last.items())}); best student weights in {path}")
-    return 0
+    return _save_best(d, job, out, "distilled", "best student weights")
 
 # %% ../nbs/18_cli.ipynb #fea7004c
 def _example(data: Dataset, inputs: list, n: int | None = None) -> dict:

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from safetensors import safe_open
 
-from .core import CheckpointError, load_checkpoint, registered_models
+from .core import CheckpointError, _modules_in, _size, load_checkpoint, registered_models
 
 # %% auto #0
 __all__ = ['load_config', 'UnsafeConfigError', 'resolve_target', 'checkpoint_shapes', 'build_from_config', 'to_config']
@@ -191,11 +191,6 @@ def _shape_problems(model_shapes: dict, ck_shapes: dict, strict: bool) -> list[s
     return out
 
 # %% ../nbs/19_config.ipynb #39bbb8bb
-def _size(obj) -> int:
-    "The number of values in `obj`'s parameters and buffers (0 for what is not a module)."
-    if not isinstance(obj, nn.Module): return 0
-    return sum(t.numel() for t in (*obj.parameters(), *obj.buffers()))
-
 def build_from_config(config: dict | str | os.PathLike, allow: Sequence[str] | str = (), checkpoint: str | os.PathLike | None = None,
                       max_params: int = 100_000_000, strict: bool = True, map_location: str | torch.device = "cpu",
                       meta_check: bool = True):
@@ -215,7 +210,7 @@ def build_from_config(config: dict | str | os.PathLike, allow: Sequence[str] | s
             raise RuntimeError(f"building the config on the meta device (to check its size before allocating) failed with "
                                f"{type(e).__name__}: {e}. Fix the config if that names a wrong value; if the factory cannot run "
                                "on the meta device, and you trust the config's sizes, pass meta_check=False") from e
-        n = _size(probe)
+        n = _size(_modules_in(probe))   # core's count: lazy, not yet sized layers left out
         if n > max_params:
             raise ValueError(f"the config builds {n:,} parameter and buffer values, over max_params={max_params:,}; nothing was "
                              "allocated. Pass a larger max_params if you mean it")
