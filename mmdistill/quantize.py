@@ -7,7 +7,7 @@ from __future__ import annotations
 import io, json, logging, math, re, tempfile, time
 from contextlib import redirect_stdout
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -20,7 +20,7 @@ from .export import OnnxParityError, PositionalWrapper, check_onnx_parity, expor
 _all_ = ["OnnxParityError", "PositionalWrapper", "check_onnx_parity", "export_onnx", "onnx_metadata", "strip_onnx_metadata"]
 
 # %% auto #0
-__all__ = ['ArrayDataReader', 'calibration_reader', 'shorten_onnx_names', 'quantizable_nodes', 'quantize_onnx',
+__all__ = ['ArrayDataReader', 'calibration_reader', 'shorten_onnx_names', 'quantizable_nodes', 'quantize_onnx', 'judge_outputs',
            'verify_quantization', 'quantization_advice', 'layer_sensitivity', 'benchmark_onnx', 'OnnxParityError',
            'PositionalWrapper', 'check_onnx_parity', 'export_onnx', 'onnx_metadata', 'strip_onnx_metadata']
 
@@ -486,12 +486,8 @@ def _gate_threshold(metric: str, threshold, target) -> float:
     return float(threshold)
 
 # %% ../nbs/14_quantize.ipynb #2111a14c
-def _evaluation_data(fp32_path, int8_path, data, target, num_samples, seed) -> tuple:
-    "The models' inputs from `data` and the target values, one per sample."
-    specs = _input_specs(fp32_path)
-    if _input_specs(int8_path) != specs:
-        raise ValueError(f"the FP32 and INT8 models take different inputs ({specs} vs {_input_specs(int8_path)}); "
-                         "quantize the FP32 model given here")
+def _evaluation_data(specs: dict, data, target, num_samples, seed) -> tuple:
+    "The inputs of a model taking `specs` from `data` and the target values, one per sample."
     if isinstance(target, str) and target in specs: raise ValueError(f"target {target!r} is a model input; name the target field")
     name = next(iter(specs)) if len(specs) == 1 else None   # the x of (x, y) samples is the model's single input
     rows = _gather(data, list(specs) + ([target] if isinstance(target, str) else []), num_samples, seed, "evaluation", name)
@@ -638,44 +634,73 @@ def _baseline_check(p32: np.ndarray, y: np.ndarray, metric: str, output: str, al
     return {"fp32_error": model, "mean_predictor_error": mean}
 
 # %% ../nbs/14_quantize.ipynb #0dc73c4b
+def judge_outputs(fp32_path, data, artifact_outputs: Callable, artifact: Mapping, metric: str = "accuracy",
+                  threshold: float | None = None, target=None, output: str | None = None, units: str | None = None,
+                  batch_size: int = 256, num_samples: int | None = None, seed: int = 0, threads: int | None = None, *,
+                  allow_chance: bool = False, allow_unnormalised: bool = False, reason: str | None = None,
+                  settings: Mapping | None = None) -> dict:
+    "The gate on any artifact: the FP32 ONNX model against `artifact_outputs(inputs, output, batch_size)` on the same data, all checks first."
+    threshold = _gate_threshold(metric, threshold, target)
+    if (allow_chance or allow_unnormalised) and not (isinstance(reason, str) and reason.strip()):
+        raise ValueError("allow_chance=True and allow_unnormalised=True need reason=: why the evaluation means something even so "
+                         "(it goes into the report)")
+    m32 = _read_onnx(fp32_path, "verify_quantization")
+    target = "label" if target is None else target
+    specs = _input_specs(m32)
+    inputs, y = _evaluation_data(specs, data, target, num_samples, seed)
+    _check_finite(inputs, "evaluation", "verifying")
+    _check_finite({target if isinstance(target, str) else "target": y}, "evaluation", "verifying")
+    checks = {"normalisation": _check_normalised(inputs, onnx_metadata(m32).get("stats"), allow_unnormalised)}
+    fixed = _fixed_batch(specs)
+    if fixed is not None:  # a model exported with a fixed batch runs only on batches of that size
+        if len(y) % fixed: raise ValueError(f"the models take batches of exactly {fixed} but the data has {len(y)} samples; "
+                                            f"give a multiple of {fixed} (num_samples=)")
+        batch_size = fixed
+    s32 = onnx_session(fp32_path, threads)
+    outputs = [o.name for o in s32.get_outputs()]
+    output = outputs[0] if output is None else output
+    if output not in outputs: raise ValueError(f"output {output!r} is not an output of the FP32 model; it has {outputs}")
+    p32 = _predict(s32, inputs, output, batch_size)
+    if metric == "accuracy":
+        if p32.ndim == 2: y = _check_labels(y, p32.shape[1], output); checks["chance"] = _chance_check(p32, y, p32.shape[1], allow_chance)
+    else: checks["mean_predictor"] = _baseline_check(p32, y, metric, output, allow_chance)
+    p8 = np.asarray(artifact_outputs(inputs, output, batch_size))
+    if p8.shape != p32.shape:
+        raise RuntimeError(f"{artifact.get('kind', 'the artifact')} {artifact.get('path')} gave outputs of shape {p8.shape}, the FP32 model {p32.shape}")
+    verdict = (_accuracy_verdict(p32, p8, y, threshold, output) if metric == "accuracy"
+               else _error_verdict(p32, p8, y, metric, threshold, units, output))
+    gate = {"metric": metric, **verdict, "output": output, "n": len(p32), "artifact": dict(artifact),
+            "fp32_size_bytes": Path(fp32_path).stat().st_size, "checks": checks}
+    if artifact.get("size_bytes") is not None: gate["int8_size_bytes"] = artifact["size_bytes"]
+    if allow_chance or allow_unnormalised:
+        gate["allowed"] = {"chance": bool(allow_chance), "unnormalised": bool(allow_unnormalised), "reason": reason}
+    return {**gate, "advice": quantization_advice(gate, settings)}
+
+def _onnx_artifact(fp32_path, int8_path, threads) -> tuple:
+    "The INT8 ONNX file as a gate artifact: its description and a function giving its outputs with onnxruntime."
+    m32, m8 = _read_onnx(fp32_path, "verify_quantization"), _read_onnx(int8_path, "verify_quantization")
+    _check_quantized(fp32_path, int8_path, m32, m8)
+    if _input_specs(m8) != _input_specs(m32):
+        raise ValueError(f"the FP32 and INT8 models take different inputs ({_input_specs(m32)} vs {_input_specs(m8)}); "
+                         "quantize the FP32 model given here")
+    def outputs(inputs, output, batch_size):
+        s8 = onnx_session(int8_path, threads)
+        if output not in [o.name for o in s8.get_outputs()]:
+            raise ValueError(f"output {output!r} is not an output of the INT8 model {str(int8_path)!r}; it has {[o.name for o in s8.get_outputs()]}")
+        return _predict(s8, inputs, output, batch_size)
+    artifact = {"kind": "onnx", "path": str(int8_path), "size_bytes": Path(int8_path).stat().st_size, "runner": "onnxruntime"}
+    return artifact, outputs, onnx_metadata(m8).get("quantization")
+
 def verify_quantization(fp32_path, int8_path, data, metric: str = "accuracy", threshold: float | None = None,
                         target=None, output: str | None = None, units: str | None = None, batch_size: int = 256,
                         num_samples: int | None = None, seed: int = 0, threads: int | None = None, *,
                         allow_chance: bool = False, allow_unnormalised: bool = False, reason: str | None = None) -> dict:
     "Evaluate the FP32 and INT8 ONNX models on the same data and accept the INT8 one if its metric is within `threshold`."
-    threshold = _gate_threshold(metric, threshold, target)
-    if (allow_chance or allow_unnormalised) and not (isinstance(reason, str) and reason.strip()):
-        raise ValueError("allow_chance=True and allow_unnormalised=True need reason=: why the evaluation means something even so "
-                         "(it goes into the report)")
-    m32, m8 = _read_onnx(fp32_path, "verify_quantization"), _read_onnx(int8_path, "verify_quantization")
-    _check_quantized(fp32_path, int8_path, m32, m8)
-    target = "label" if target is None else target
-    inputs, y = _evaluation_data(fp32_path, int8_path, data, target, num_samples, seed)
-    _check_finite(inputs, "evaluation", "verifying")
-    _check_finite({target if isinstance(target, str) else "target": y}, "evaluation", "verifying")
-    checks = {"normalisation": _check_normalised(inputs, onnx_metadata(m32).get("stats"), allow_unnormalised)}
-    fixed = _fixed_batch(_input_specs(m32))
-    if fixed is not None:  # a model exported with a fixed batch runs only on batches of that size
-        if len(y) % fixed: raise ValueError(f"the models take batches of exactly {fixed} but the data has {len(y)} samples; "
-                                            f"give a multiple of {fixed} (num_samples=)")
-        batch_size = fixed
-    s32, s8 = onnx_session(fp32_path, threads), onnx_session(int8_path, threads)
-    outputs = [o.name for o in s32.get_outputs()]
-    output = outputs[0] if output is None else output
-    if output not in outputs or output not in [o.name for o in s8.get_outputs()]:
-        raise ValueError(f"output {output!r} is not an output of both models; the FP32 model has {outputs}")
-    p32 = _predict(s32, inputs, output, batch_size)
-    if metric == "accuracy":
-        if p32.ndim == 2: y = _check_labels(y, p32.shape[1], output); checks["chance"] = _chance_check(p32, y, p32.shape[1], allow_chance)
-    else: checks["mean_predictor"] = _baseline_check(p32, y, metric, output, allow_chance)
-    p8 = _predict(s8, inputs, output, batch_size)
-    verdict = (_accuracy_verdict(p32, p8, y, threshold, output) if metric == "accuracy"
-               else _error_verdict(p32, p8, y, metric, threshold, units, output))
-    gate = {"metric": metric, **verdict, "output": output, "n": len(p32),
-            "fp32_size_bytes": Path(fp32_path).stat().st_size, "int8_size_bytes": Path(int8_path).stat().st_size, "checks": checks}
-    if allow_chance or allow_unnormalised:
-        gate["allowed"] = {"chance": bool(allow_chance), "unnormalised": bool(allow_unnormalised), "reason": reason}
-    return {**gate, "advice": quantization_advice(gate, onnx_metadata(m8).get("quantization"))}
+    _gate_threshold(metric, threshold, target)   # settings first: a wrong metric is named before any file is read
+    artifact, outputs, settings = _onnx_artifact(fp32_path, int8_path, threads)
+    return judge_outputs(fp32_path, data, outputs, artifact, metric, threshold, target, output, units, batch_size, num_samples, seed,
+                         threads, allow_chance=allow_chance, allow_unnormalised=allow_unnormalised, reason=reason, settings=settings)
+
 
 # %% ../nbs/14_quantize.ipynb #81059aff
 def quantization_advice(gate: Mapping, settings: Mapping | None = None, sensitivity: Sequence[Mapping] | None = None,
