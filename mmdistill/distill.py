@@ -21,7 +21,8 @@ from .encoders import BatchModel, ConvEncoder, as_model_output
 from .fusion import MeanPoolFusion
 from .losses import CrossModalTranslation, KDLoss
 from .models import MultimodalModel, run_model
-from .train import Trainer, _weights_digest
+from .data import check_time_lengths
+from .train import Trainer, _aligned_setting, _weights_digest
 
 # %% auto #0
 __all__ = ['FeatureTap', 'freeze_teacher', 'resolve_checkpoint', 'load_teacher', 'mcu_student', 'phone_student',
@@ -390,6 +391,7 @@ class Distiller:
         x_name = input_name(student)   # (x, y) tuples and TensorDatasets: x is the student's single input
         train_data, val_data = as_samples(train_data, x_name), as_samples(val_data, x_name)
         probe = _probe_batch(train_data, x_name)
+        check_time_lengths(probe, _aligned_setting(trainer_kwargs.get("aligned"), train_data))   # before a model trips on it
         s_out, s_feat = _run(student, probe, _feature_path(student, student_feature_path), "the student")
         s_feat = s_out.get("features") if s_feat is None else s_feat
         s_classes = s_out["logits"].shape[-1] if s_out.get("logits") is not None else None

@@ -751,8 +751,8 @@ def _aligned_setting(aligned, data) -> bool | list:
         base = data.dataset if isinstance(data, DataLoader) else data
         aligned = getattr(base, "aligned", True)
     if isinstance(aligned, (bool, np.bool_)): return bool(aligned)
-    if isinstance(aligned, str) or not all(isinstance(n, str) for n in aligned):
-        raise TypeError(f"aligned must be True, False or a list of modality names, got {aligned!r}")
+    if not isinstance(aligned, (list, tuple)) or not all(isinstance(n, str) for n in aligned):
+        raise TypeError(f"aligned must be True, False or a list of modality names that share one clock, got {aligned!r}")
     return list(aligned)
 
 class Trainer:
@@ -772,6 +772,7 @@ class Trainer:
         _choice("mixed_precision", mixed_precision, ("no", "fp16", "bf16"))
         if not 0 <= modality_dropout < 1: raise ValueError(f"modality_dropout must be in [0, 1), got {modality_dropout}")
         if ema is not None: _check_decay(ema)
+        self.aligned = _aligned_setting(aligned, train_data)   # which (B, T, C) modalities of a batch must share T
         out_dir = self.checkpoints.out_dir
         if out_dir is not None and not self.checkpoints.weights_only: _check_rebuildable(model, out_dir)
         self.tensorboard = _tensorboard_logger(tensorboard, out_dir)
@@ -785,7 +786,6 @@ class Trainer:
         self._setup(model, train_data, val_data)
         self._setup_callbacks(train_data, val_data, ema, callbacks)
         self._ema_decay, self._data_fingerprint = ema, data_fingerprint(train_data)
-        self.aligned = _aligned_setting(aligned, train_data)   # which (B, T, C) modalities of a batch must share T
 
     @property
     def unwrapped(self) -> nn.Module:
