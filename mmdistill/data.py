@@ -746,7 +746,7 @@ def load_wav(path: str | os.PathLike, sample_rate: int | None = None) -> tuple[t
         rate, data = wavfile.read(path)
     for w in caught:
         if "EOF" in str(w.message):   # scipy reads what is there and only warns
-            raise ValueError(f"{path} is truncated: {w.message} (only {len(data)} samples could be read); the copy or export "
+            raise ValueError(f"{path} is truncated: {str(w.message).rstrip('.')} (only {len(data)} samples could be read); the copy or export "
                              f"stopped early: replace the file, or re-export it.")
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     _check_wav_values(path, data)
