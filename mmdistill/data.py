@@ -6,9 +6,11 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import logging
 import os
 import re
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -22,9 +24,9 @@ from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 # %% auto #0
 __all__ = ['RESERVED_KEYS', 'IMAGE_EXTENSIONS', 'MODALITY_KINDS', 'modality_names', 'modality_mask', 'to_device',
            'collate_multimodal', 'sample_dict', 'Samples', 'as_samples', 'input_name', 'as_batch', 'eval_loader',
-           'SyntheticMultimodal', 'ArrayDataset', 'load_sensor_csv', 'natural_key', 'load_image', 'load_images',
-           'load_video', 'hz_to_mel', 'mel_to_hz', 'mel_filterbank', 'log_mel_spectrogram', 'load_wav', 'infer_kind',
-           'ManifestDataset', 'check_no_leakage']
+           'SyntheticMultimodal', 'check_time_lengths', 'ArrayDataset', 'load_sensor_csv', 'natural_key', 'load_image',
+           'load_images', 'load_video', 'hz_to_mel', 'mel_to_hz', 'mel_filterbank', 'log_mel_spectrogram', 'load_wav',
+           'infer_kind', 'ManifestDataset', 'check_no_leakage', 'check_duplicate_content']
 
 # %% ../nbs/01_data.ipynb #845ce355
 RESERVED_KEYS = ("label", "mask", "target")  # batch keys that are never modalities
@@ -274,10 +276,10 @@ def _tuple_labels(dataset: Any, names: str | list | None) -> np.ndarray | None:
 
 
 class Samples(Dataset):
-    "A view of `dataset` (of tuples) whose items are the library's sample dicts by `sample_dict`; `labels`, `stats` and `classes` carried over."
+    "A view of `dataset` (of tuples) whose items are the library's sample dicts by `sample_dict`; `labels`, `stats`, `classes` and `aligned` carried over."
     def __init__(self, dataset, names: str | Sequence[str] | None = None):
         self.dataset, self.names = dataset, _check_names(names)
-        for k in ("stats", "classes"):
+        for k in ("stats", "classes", "aligned"):
             if getattr(dataset, k, None) is not None: setattr(self, k, getattr(dataset, k))
         self.labels = _tuple_labels(dataset, self.names)
 
@@ -397,6 +399,18 @@ def _finite_check(name: str, a: np.ndarray) -> None:
                          f"fill or drop those samples before building the dataset.")
 
 
+def check_time_lengths(batch: Mapping[str, Any], aligned: bool | str | Sequence[str] = True) -> None:
+    "Raise a `ValueError` when time-series modalities of `batch` (`(B, T, C)` tensors for True, else the names in `aligned`) differ in `T`; padded ones (with `{name}_lengths`) are skipped."
+    if isinstance(aligned, (bool, np.bool_)) and not aligned: return
+    names = modality_names(batch)
+    if isinstance(aligned, (bool, np.bool_)): names = [k for k in names if batch[k].ndim == 3]
+    else: names = [k for k in ([aligned] if isinstance(aligned, str) else aligned) if k in names and batch[k].ndim >= 3]
+    lengths = {k: int(batch[k].shape[1]) for k in names if f"{k}_lengths" not in batch}
+    if len(set(lengths.values())) > 1:
+        raise ValueError(_misaligned(lengths, "aligned=False: ArrayDataset(..., aligned=False), or Trainer(..., aligned=False) "
+                                              "(Distiller too) for other data; aligned= a list names the modalities that share one clock"))
+
+
 def _as_rows(name: str, v: Any) -> np.ndarray:
     "`v` as a numpy array of rows, checked to have at least one row."
     a = v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v)
@@ -441,11 +455,39 @@ def _check_stats(name: str, s: Any, x: np.ndarray, axis: int) -> dict:
     return {"mean": mean, "std": std}
 
 
+def _misaligned(lengths: Mapping[str, int], opt_out: str) -> str:
+    "Why modalities of `lengths` ({name: time steps}) cannot pair up, and the way out."
+    (a, la), (b, lb) = next(((x, y) for x in lengths.items() for y in lengths.items() if x[1] != y[1]))
+    return (f"time-series modalities {a!r} and {b!r} have {la} and {lb} time steps ({dict(lengths)}): the windows of one sample "
+            f"should cover the same stretch of time, so one of them is probably cut, windowed or resampled otherwise; window "
+            f"them alike (resample one to the other's rate), or, for sensors really sampled at different rates, say so with "
+            f"{opt_out}")
+
+
+def _aligned_names(data: Mapping[str, np.ndarray], axes: Mapping[str, int], aligned: bool | str | Sequence[str]) -> list[str] | bool:
+    "The time-series modalities of `data` that must share their length: `(N, T, C)` arrays (channels last) for True, the names given, or False."
+    if isinstance(aligned, (bool, np.bool_)):
+        if not aligned: return False
+        names = [k for k, v in data.items() if v.ndim == 3 and axes[k] in (-1, 1)]
+    else:
+        names = [aligned] if isinstance(aligned, str) else list(aligned)
+        unknown = sorted(set(names) - set(data))
+        if unknown: raise ValueError(f"aligned= names {unknown}, which are not modalities ({sorted(data)}); give True, False "
+                                     f"or the modalities that share one clock.")
+        flat = [k for k in names if data[k].ndim < 3]
+        if flat: raise ValueError(f"aligned= names {flat}, whose samples have no time axis (shape {data[flat[0]].shape[1:]}); "
+                                  f"name (N, T, C) modalities only.")
+    lengths = {k: int(data[k].shape[1]) for k in sorted(names)}
+    if len(set(lengths.values())) > 1: raise ValueError(_misaligned(lengths, "ArrayDataset(..., aligned=False) (or aligned= the "
+                                                                  "names that share one clock)"))
+    return sorted(names)
+
+
 class ArrayDataset(Dataset):
     "In-memory multimodal samples from one array `(N, ...)` per modality, with optional integer `labels`, float `targets` and per-channel standardisation."
     def __init__(self, arrays: Mapping[str, Any], labels: Any = None, targets: Mapping[str, Any] | None = None,
                  stats: None | str | Mapping[str, Mapping] = None, classes: Sequence[str] | None = None,
-                 channel_axis: int | Mapping[str, int] = -1):
+                 channel_axis: int | Mapping[str, int] = -1, aligned: bool | Sequence[str] = True):
         if not isinstance(arrays, Mapping) or not arrays:
             raise ValueError("arrays must be a non-empty dict {modality: (N, ...) array}, e.g. {'acc': windows}")
         data = {k: _as_rows(f"arrays[{k!r}]", arrays[k]) for k in sorted(arrays)}
@@ -476,6 +518,7 @@ class ArrayDataset(Dataset):
             if classes is not None and labels.max() >= len(classes):
                 raise ValueError(f"label {int(labels.max())} (sample {int(np.argmax(labels))}) has no name in the {len(classes)} classes")
         axes = {k: (channel_axis.get(k, -1) if isinstance(channel_axis, Mapping) else channel_axis) for k in data}
+        self.aligned = _aligned_names(data, axes, aligned)   # the (N, T, C) modalities that share T, or False
         self.stats = self._stats(stats, data, axes)
         self.signals = {k: torch.from_numpy(np.ascontiguousarray(self._scaled(k, v, axes[k]))) for k, v in data.items()}
         self.labels = None if labels is None else labels.astype(np.int64)
@@ -551,18 +594,24 @@ def from_npz(cls: ArrayDataset, path: str | os.PathLike, label_key: str | None =
 
 # %% ../nbs/01_data.ipynb #91b9a41a
 def load_sensor_csv(path: str | os.PathLike) -> torch.Tensor:
-    "A sensor time series from a CSV file, as a `(T, C)` float32 tensor; a non-numeric first row is a header."
+    "A sensor time series from a CSV file, as a `(T, C)` float32 tensor; a non-numeric first row is a header; NaN or Inf is an error naming its row and column."
     with open(path, newline="", encoding="utf-8-sig") as f:
-        rows = [r for r in csv.reader(f) if any(c.strip() for c in r)]
+        rows = [(n, r) for n, r in enumerate(csv.reader(f), 1) if any(c.strip() for c in r)]
     if rows:
-        try: [float(c) for c in rows[0]]
+        try: [float(c) for c in rows[0][1]]
         except ValueError: rows = rows[1:]
     if not rows: raise ValueError(f"{path} holds no data rows; write one row per time step, one column per channel.")
     try:
-        return torch.tensor([[float(c) for c in r] for r in rows], dtype=torch.float32)
+        data = torch.tensor([[float(c) for c in r] for _, r in rows], dtype=torch.float32)
     except ValueError as e:
         raise ValueError(f"{path} has a non-numeric cell or rows of unequal length ({e}); every row after the "
                          f"optional header must hold one number per channel.") from None
+    bad = (~torch.isfinite(data)).nonzero()
+    if len(bad):
+        i, j = bad[0].tolist()
+        raise ValueError(f"{path}, row {rows[i][0]}, column {j + 1}: {rows[i][1][j].strip()!r} is not a finite float32 number "
+                         f"({len(bad)} such cell(s) in the file); fill the gaps (e.g. interpolate) or drop the recording.")
+    return data
 
 # %% ../nbs/01_data.ipynb #22686954
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
@@ -678,9 +727,29 @@ def log_mel_spectrogram(waveform: torch.Tensor | np.ndarray, sample_rate: int = 
     return torch.log(mel.clamp(min=torch.finfo(torch.float32).eps)).reshape(*lead, -1, n_mels)
 
 # %% ../nbs/01_data.ipynb #cba4161f
+def _check_wav_values(path: Any, data: np.ndarray) -> None:
+    "A ValueError naming the first sample of a float WAV that is NaN/Inf or beyond [-1, 1], and how many there are."
+    if data.dtype.kind != "f": return
+    for bad, what, todo in ((~np.isfinite(data), "NaN or Inf", "fix or replace the file"),
+                            (np.abs(np.nan_to_num(data)) > 1, "beyond [-1, 1], the range of float WAV samples",
+                             "the file was written unscaled (e.g. int16 values as floats): rescale it (divide by 32768, or by its peak) or re-export it")):
+        if bad.any():
+            at = np.argwhere(bad)[0]
+            where = f"sample {at[0]}" + (f", channel {at[1]}" if len(at) > 1 else "")
+            raise ValueError(f"{path} holds {float(data[tuple(at)])} at {where} ({int(bad.sum())} samples {what}); {todo}.")
+
+
 def load_wav(path: str | os.PathLike, sample_rate: int | None = None) -> tuple[torch.Tensor, int]:
-    "A WAV file as a mono float32 waveform in [-1, 1] and its sample rate, resampled to `sample_rate` if given."
-    rate, data = wavfile.read(path)
+    "A WAV file as a mono float32 waveform in [-1, 1] and its sample rate, resampled to `sample_rate` if given; a truncated file, NaN/Inf or float samples beyond [-1, 1] are errors."
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rate, data = wavfile.read(path)
+    for w in caught:
+        if "EOF" in str(w.message):   # scipy reads what is there and only warns
+            raise ValueError(f"{path} is truncated: {str(w.message).rstrip('.')} (only {len(data)} samples could be read); the copy or export "
+                             f"stopped early: replace the file, or re-export it.")
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    _check_wav_values(path, data)
     if data.dtype == np.uint8: data = (data.astype(np.float32) - 128.0) / 128.0
     elif np.issubdtype(data.dtype, np.integer): data = data.astype(np.float32) / float(-np.iinfo(data.dtype).min)
     else: data = data.astype(np.float32)
@@ -732,7 +801,8 @@ class ManifestDataset(Dataset):
                  category_col: str = "category", path_col: str = "sample_path", split_col: str = "split",
                  image_size: int | Sequence[int] | None = None, num_frames: int | None = None,
                  sample_rate: int | None = 16000, n_mels: int = 128, n_fft: int = 400, hop_length: int = 160,
-                 transform: Callable[[dict], dict] | None = None):
+                 transform: Callable[[dict], dict] | None = None,
+                 check_duplicates: bool = True, aligned: bool | Sequence[str] | None = None):
         self.root = Path(root)
         csv_path = Path(manifest_csv)
         if not csv_path.is_absolute() and (self.root / csv_path).is_file(): csv_path = self.root / csv_path
@@ -745,10 +815,15 @@ class ManifestDataset(Dataset):
         self._loaders = {k: _parse_modality(k, v) for k, v in self.modalities.items()}
         self.image_size, self.num_frames = image_size, num_frames
         self.sample_rate, self.n_mels, self.n_fft, self.hop_length = sample_rate, n_mels, n_fft, hop_length
+        self._real_root = self.root.resolve()
         rows = self._read_rows(category_col, path_col, split_col if split is not None else None)
         self.classes = sorted({r[category_col] for _, r in rows}) if classes is None else list(classes)
-        if split is not None: rows = self._in_split(rows, split, split_col)
-        self._index_samples(rows, category_col, path_col)
+        splits = {n: r.get(split_col) for n, r in rows}   # None everywhere without a split column
+        self._check_folders(rows, category_col, path_col, splits)
+        self._index_samples(self._in_split(rows, split, split_col) if split is not None else rows, category_col, path_col)
+        if check_duplicates and len(set(splits.values())) > 1: self._check_content(rows, path_col, splits)
+        sensors = [k for k, (kind, _) in self._loaders.items() if kind == "sensor"]   # (T, C) series from CSV files
+        self.aligned = sensors if aligned is None else aligned   # what the Trainer checks to share their length
         _logger.info("%s split=%r: %d samples, %d classes, modalities %s",
                      csv_path, split, len(self), len(self.classes), list(self.modalities))
 
@@ -790,6 +865,26 @@ def _in_split(self: ManifestDataset, rows: list[tuple[int, dict]], split: str | 
                          f"the splits present are {present}.")
     return [(n, r) for n, r in rows if r[split_col] in wanted]
 
+@patch
+def _check_folders(self: ManifestDataset, rows: list[tuple[int, dict]], category_col: str, path_col: str, splits: dict):
+    "Refuse a sample path that leaves `root` (`..`, an absolute path, a symlink) and a folder listed twice with two categories or in two splits."
+    seen = {}
+    for line, r in rows:
+        rel = r[path_col]
+        folder = (self.root / rel).resolve()
+        if not folder.is_relative_to(self._real_root):
+            raise ValueError(f"{self.manifest_csv}, row {line}: sample path {rel!r} leads to {folder}, outside root={self._real_root} "
+                             f"(by '..', an absolute path or a symlink); a manifest may only name folders inside its root: "
+                             f"move or copy the data under root, or give root= the folder that holds all of it.")
+        if folder not in seen: seen[folder] = (line, r); continue
+        line0, r0 = seen[folder]
+        for what, a, b, why in (("category", r0[category_col], r[category_col], "a sample has one category"),
+                                ("split", splits[line0], splits[line], "a sample in two splits leaks into evaluation")):
+            if a != b:
+                raise ValueError(f"{self.manifest_csv}, rows {line0} and {line}: the same sample folder {folder} is listed twice "
+                                 f"({r0[path_col]!r} and {rel!r}) with {what} {a!r} and {b!r}; {why}: keep the right row and "
+                                 f"remove the other.")
+
 # %% ../nbs/01_data.ipynb #9f5858e4
 @patch
 def _index_samples(self: ManifestDataset, rows: list[tuple[int, dict]], category_col: str, path_col: str):
@@ -819,12 +914,83 @@ def _resolve(self: ManifestDataset, name: str, folder: Path, line: int, rel: str
     if any(c in pattern for c in "*?["):
         matches = sorted(folder.glob(pattern), key=natural_key)
         if not matches: raise FileNotFoundError(f"{where}: no file matches {pattern!r} in {folder}.")
-        return matches
+        return [self._inside(p, where) for p in matches]
     path = folder / pattern
-    if kind == "video" and path.is_dir(): return path
+    if kind == "video" and path.is_dir(): return self._inside(path, where)
     if not path.is_file():
         raise FileNotFoundError(f"{where}: {path} does not exist; fix the manifest or the modalities pattern.")
-    return [path] if kind == "images" else path
+    return [self._inside(path, where)] if kind == "images" else self._inside(path, where)
+
+@patch
+def _inside(self: ManifestDataset, path: Path, where: str) -> Path:
+    "`path`, checked to resolve inside `root` (a symlink or a '..' in the pattern must not lead out of it)."
+    real = path.resolve()
+    if not real.is_relative_to(self._real_root):
+        raise ValueError(f"{where}: {path} leads to {real}, outside root={self._real_root}; a sample's files must lie inside "
+                         f"root: copy the file in, or give root= the folder that holds all the data.")
+    return path
+
+# %% ../nbs/01_data.ipynb #c0ffee02
+_DIGESTS: dict = {}   # (path, size, mtime) -> SHA-256 of the file: each file is hashed once per process
+
+
+def _file_digest(path: Path) -> str:
+    "The SHA-256 of the file at `path`, remembered while its size and modification time stay the same."
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _DIGESTS:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""): h.update(block)
+        _DIGESTS[key] = h.hexdigest()
+    return _DIGESTS[key]
+
+
+def _unit_files(target: Any) -> list[Path]:
+    "The files that hold one modality of one sample: a file, a list of files, or every file under a folder."
+    if isinstance(target, (list, tuple)): return [Path(p) for p in target]
+    p = Path(target)
+    return sorted((q for q in p.rglob("*") if q.is_file()), key=str) if p.is_dir() else [p]
+
+
+def _shown(files: list[Path]) -> str:
+    return str(files[0]) if len(files) == 1 else f"{files[0].parent} ({len(files)} files)"
+
+
+def _check_units(units: list[tuple], hint: str) -> None:
+    "A ValueError for two `units` `(group, group name, where, modality, target)` of different groups with the same bytes."
+    sized, groups_of = [], {}
+    for group, gname, where, name, target in units:
+        files = _unit_files(target)
+        size = tuple(f.stat().st_size for f in files)
+        if not sum(size): continue   # empty files are broken media, reported when loaded
+        sized.append((size, group, gname, where, name, files))
+        groups_of.setdefault(size, set()).add(group)
+    seen = {}
+    for size, group, gname, where, name, files in sized:
+        if len(groups_of[size]) < 2: continue   # no file of this size elsewhere: nothing to hash
+        digests = [_file_digest(f) for f in files]   # one file: its own SHA-256; several: that of their digests
+        digest = digests[0] if len(digests) == 1 else hashlib.sha256("".join(digests).encode()).hexdigest()
+        first = seen.setdefault(digest, (group, gname, where, name, files))
+        if first[0] != group:
+            raise ValueError(f"{first[2]} ({first[3]}: {_shown(first[4])}) and {where} ({name}: {_shown(files)}) are byte-identical "
+                             f"(SHA-256 {digest[:16]}) but lie in splits {first[1]!r} and {gname!r}: the same recording in "
+                             f"training and evaluation leaks into the score. Remove the copy from one split{hint}.")
+
+
+@patch
+def _check_content(self: ManifestDataset, rows: list[tuple[int, dict]], path_col: str, splits: dict):
+    "Refuse byte-identical modality files in two splits of the manifest (files of functions of the whole folder are not compared)."
+    mine, units = dict(zip(self._rows, self._files)), []
+    for line, r in rows:
+        for name, (kind, pattern) in self._loaders.items():
+            if pattern is None: continue   # a function of the folder: which files it reads is unknown
+            if line in mine: target = mine[line][name]
+            else:
+                try: target = self._resolve(name, (self.root / r[path_col]).resolve(), line, r[path_col])
+                except FileNotFoundError: continue   # another split's missing file: that split's dataset reports it
+            units.append((splits[line], splits[line], f"{self.manifest_csv}, row {line}", name, target))
+    _check_units(units, " (or pass check_duplicates=False if identical files are expected, e.g. silence)")
 
 # %% ../nbs/01_data.ipynb #52ca6729
 def _as_tensor(value: Any) -> torch.Tensor:
@@ -832,17 +998,26 @@ def _as_tensor(value: Any) -> torch.Tensor:
     t = torch.as_tensor(value)
     return t.float() if t.dtype == torch.float64 else t
 
+def _finite(t: torch.Tensor, source: Any) -> torch.Tensor:
+    "`t`, checked to hold no NaN or Inf (a ValueError naming the first index and the count)."
+    if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+        bad = (~torch.isfinite(t)).nonzero()
+        at = tuple(bad[0].tolist())
+        raise ValueError(f"{source} holds {t[at].item()} at index {at} ({len(bad)} values NaN or Inf); fill the gaps or drop "
+                         f"the sample.")
+    return t
+
 @patch
 def _load(self: ManifestDataset, name: str, target: Any) -> torch.Tensor:
-    "Modality `name` read from `target` (as `_resolve` gave it) with the loader of its kind."
+    "Modality `name` read from `target` (as `_resolve` gave it) with the loader of its kind, checked to hold no NaN or Inf."
     kind, _ = self._loaders[name]
-    if callable(kind): return _as_tensor(kind(target))
+    if callable(kind): return _finite(_as_tensor(kind(target)), f"the loader of {target}")
     if kind == "sensor": return load_sensor_csv(target)
-    if kind == "npy": return _as_tensor(np.load(target, allow_pickle=False))
+    if kind == "npy": return _finite(_as_tensor(np.load(target, allow_pickle=False)), target)
     if kind == "image": return load_image(target, self.image_size)
     if kind == "images": return load_images(target, self.image_size)
-    if kind == "video": return load_video(target, self.image_size, self.num_frames)
-    waveform, rate = load_wav(target, self.sample_rate)
+    if kind == "video": return _finite(load_video(target, self.image_size, self.num_frames), target)
+    waveform, rate = load_wav(target, self.sample_rate)   # checked: finite, in [-1, 1], not truncated
     return log_mel_spectrogram(waveform, rate, self.n_mels, self.n_fft, self.hop_length)
 
 @patch
@@ -883,3 +1058,18 @@ def check_no_leakage(a: Any, b: Any, key: Callable[[Any], Any] | None = None) ->
         examples = sorted(shared, key=str)[:5]
         raise ValueError(f"The two splits share {len(shared)} sample(s), e.g. {examples}; a sample in both leaks "
                          f"into evaluation. Remove them from one split (split by subject or recording, not by window).")
+
+# %% ../nbs/01_data.ipynb #c0ffee03
+def check_duplicate_content(*splits: Any) -> None:
+    "Raise a `ValueError` when two of `splits` (ManifestDatasets, or sequences of media file paths) hold byte-identical media (SHA-256), naming both files."
+    if len(splits) < 2: raise ValueError(f"check_duplicate_content compares splits: give at least two, got {len(splits)}.")
+    units = []
+    for g, split in enumerate(splits):
+        if isinstance(split, ManifestDataset):
+            for line, files in zip(split._rows, split._files):
+                units += [(g, split.split if split.split is not None else f"#{g}", f"{split.manifest_csv}, row {line}", name, t)
+                          for name, t in files.items() if split._loaders[name][1] is not None]
+        elif isinstance(split, (str, bytes, Dataset)) or not isinstance(split, Iterable):
+            raise TypeError(f"split {g} is a {type(split).__name__}; give a ManifestDataset or a list of media file paths.")
+        else: units += [(g, f"#{g}", str(p), "file", Path(p)) for p in split]
+    _check_units(units, "")

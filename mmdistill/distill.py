@@ -21,7 +21,8 @@ from .encoders import BatchModel, ConvEncoder, as_model_output
 from .fusion import MeanPoolFusion
 from .losses import CrossModalTranslation, KDLoss
 from .models import MultimodalModel, run_model
-from .train import Trainer
+from .data import check_time_lengths
+from .train import Trainer, _aligned_setting, _weights_digest
 
 # %% auto #0
 __all__ = ['FeatureTap', 'freeze_teacher', 'resolve_checkpoint', 'load_teacher', 'mcu_student', 'phone_student',
@@ -228,6 +229,14 @@ class DistillationObjective:
         self.teachers, self.translation, self.teacher_feature_paths = dict(teachers), translation, dict(teacher_feature_paths)
         self.kd_teachers, self.kd, self.kd_weight, self.feat_weight = list(kd_teachers), kd, kd_weight, feat_weight
 
+    def run_record(self) -> dict:
+        "What the run folder's `run.json` keeps of this objective: each teacher (class, parameter count, a digest of its weights) and the distillation settings."
+        teachers = {n: {"class": f"{type(t).__module__}.{type(t).__qualname__}", "parameters": sum(p.numel() for p in t.parameters()),
+                        "weights": _weights_digest(t)} for n, t in self.teachers.items()}
+        return {"class": type(self).__name__, "teachers": teachers, "kd_teachers": list(self.kd_teachers),
+                "teacher_feature_paths": dict(self.teacher_feature_paths), "temperature": self.kd.temperature,
+                "alpha": self.kd.alpha, "kd_weight": self.kd_weight, "feat_weight": self.feat_weight}
+
     def teacher_outputs(self, batch: Mapping) -> tuple[dict, dict]:
         "Each teacher's features (tapped at its path, or returned for a path of None) and logits, without gradients: `({name: features}, {name: logits})`."
         features, logits = {}, {}
@@ -382,6 +391,7 @@ class Distiller:
         x_name = input_name(student)   # (x, y) tuples and TensorDatasets: x is the student's single input
         train_data, val_data = as_samples(train_data, x_name), as_samples(val_data, x_name)
         probe = _probe_batch(train_data, x_name)
+        check_time_lengths(probe, _aligned_setting(trainer_kwargs.get("aligned"), train_data))   # before a model trips on it
         s_out, s_feat = _run(student, probe, _feature_path(student, student_feature_path), "the student")
         s_feat = s_out.get("features") if s_feat is None else s_feat
         s_classes = s_out["logits"].shape[-1] if s_out.get("logits") is not None else None

@@ -14,11 +14,12 @@ import torch
 import torch.nn.functional as F
 from fastcore.basics import patch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, TensorDataset
 
 from .core import check_positive_int, eval_mode, get_device, load_checkpoint, rebuild_problems
 from .core import library_versions, save_checkpoint, seed_everything, write_atomic
-from .data import as_batch, as_samples, collate_multimodal, eval_loader, input_name, modality_names, to_device
+from .data import Samples, as_batch, as_samples, check_time_lengths, collate_multimodal, eval_loader, input_name
+from .data import modality_names, to_device
 from .samplers import ClassBalancedBatchSampler
 from .losses import DegenerateBatchWarning, SupConCELoss, SupConLoss
 from .encoders import as_model_output
@@ -600,11 +601,16 @@ def _hash_into(h, v):
     else: h.update(repr(v).encode())
 
 def data_fingerprint(data) -> dict:
-    "Type, length and a short hash of a dataset (of a DataLoader's dataset): of its `labels` and `stats` when it has them, else of its first, middle and last samples."
+    "Type, length and a short hash of a dataset (of a DataLoader's dataset): of every value of a `TensorDataset`, else of its `labels` and `stats` when it has them, else of its first, middle and last samples."
     base = data.dataset if isinstance(data, DataLoader) else data
+    if isinstance(base, Samples): base = base.dataset   # a view of (x, y) tuples: the data are its dataset's
     out = {"type": type(base).__name__}
     try: n = len(base)
     except TypeError: return {**out, "length": None}   # an iterable dataset: nothing cheap to hash
+    if isinstance(base, TensorDataset):   # in memory already: hashing every value costs about a copy
+        h = hashlib.sha256()
+        for t in base.tensors: _hash_into(h, t)
+        return {**out, "length": n, "hash": h.hexdigest()[:16]}
     h, labels, stats = hashlib.sha256(), getattr(base, "labels", None), getattr(base, "stats", None)
     if labels is not None: _hash_into(h, np.asarray(labels))
     if stats is not None: _hash_into(h, stats)
@@ -621,6 +627,17 @@ def _jsonable(v):
     if isinstance(v, dict): return {str(k): _jsonable(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)): return [_jsonable(x) for x in v]
     return type(v).__qualname__
+
+def _weights_digest(model: nn.Module) -> str:
+    "A short SHA-256 of a model's state dict: every tensor's name, dtype, shape and values."
+    h = hashlib.sha256()
+    _hash_into(h, dict(model.state_dict()))
+    return h.hexdigest()[:16]
+
+def _loss_record(loss):
+    "What `run.json` keeps of the loss: its own `run_record()` when it has one (the Distiller's objective: teachers, alpha, ...), else its class name."
+    record = getattr(loss, "run_record", None)
+    return record() if callable(record) and not isinstance(loss, type) else loss
 
 def _model_record(model: nn.Module) -> dict:
     "A model's class, parameter count and a hash of its parameter names and shapes."
@@ -728,6 +745,16 @@ def _data_metadata(data) -> dict:
     return meta
 
 # %% ../nbs/09_train.ipynb #a507dcf7
+def _aligned_setting(aligned, data) -> bool | list:
+    "`aligned` as given, else the training data's own `aligned` (True, every `(B, T, C)` modality, when it says nothing)."
+    if aligned is None:
+        base = data.dataset if isinstance(data, DataLoader) else data
+        aligned = getattr(base, "aligned", True)
+    if isinstance(aligned, (bool, np.bool_)): return bool(aligned)
+    if not isinstance(aligned, (list, tuple)) or not all(isinstance(n, str) for n in aligned):
+        raise TypeError(f"aligned must be True, False or a list of modality names that share one clock, got {aligned!r}")
+    return list(aligned)
+
 class Trainer:
     "The training loop on `accelerate`: grouped settings, callbacks (diagnostics, EMA, monitor, early stopping), checkpoints, exact resume."
     def __init__(self, model: nn.Module, train_data, loss, val_data=None, *, epochs: int = 30,
@@ -736,7 +763,7 @@ class Trainer:
                  knn_reference=None, knn_k: int = 5, modality_dropout: float = 0.0, batch_transform: Callable | None = None,
                  on_degenerate: str = "warn", mixed_precision: str = "no", seed: int = 0, device=None, progress: bool = True,
                  find_unused_parameters: bool = False, tensorboard: bool | str | os.PathLike | TensorBoardLogger | None = False,
-                 **settings):
+                 aligned: bool | list | None = None, **settings):
         own = [p for p in inspect.signature(Trainer.__init__).parameters if p not in ("self", "settings", *_GROUPS)]
         groups = _route_settings(dict(optim=optim, batches=batches, checkpoints=checkpoints, monitoring=monitoring), settings, own)
         self.optim, self.batches, self.checkpoints, self.monitoring = (groups[g] for g in _GROUPS)
@@ -745,6 +772,7 @@ class Trainer:
         _choice("mixed_precision", mixed_precision, ("no", "fp16", "bf16"))
         if not 0 <= modality_dropout < 1: raise ValueError(f"modality_dropout must be in [0, 1), got {modality_dropout}")
         if ema is not None: _check_decay(ema)
+        self.aligned = _aligned_setting(aligned, train_data)   # which (B, T, C) modalities of a batch must share T
         out_dir = self.checkpoints.out_dir
         if out_dir is not None and not self.checkpoints.weights_only: _check_rebuildable(model, out_dir)
         self.tensorboard = _tensorboard_logger(tensorboard, out_dir)
@@ -849,7 +877,7 @@ def run_record(self: Trainer) -> dict:
     "What makes this run, as `out_dir/run.json` keeps it: settings groups (less the folder), other settings, seed, model, training data, versions."
     checkpoints = {k: v for k, v in asdict(self.checkpoints).items() if k not in ("out_dir", "if_exists")}
     trainer = dict(epochs=self.epochs, ema=self._ema_decay, modality_dropout=self.modality_dropout, knn_k=self.knn_k,
-                   mixed_precision=self.accelerator.mixed_precision, on_degenerate=self.on_degenerate, loss=self.loss,
+                   mixed_precision=self.accelerator.mixed_precision, on_degenerate=self.on_degenerate, loss=_loss_record(self.loss),
                    batch_transform=self.batch_transform)
     return _jsonable({"settings": {"optim": asdict(self.optim), "batches": asdict(self.batches), "checkpoints": checkpoints,
                                    "monitoring": asdict(self.monitoring)},
@@ -1022,6 +1050,7 @@ def _step(self: Trainer, batch, epoch: int, i: int) -> dict:
     "One optimizer step on batch `i` of `epoch`; the step's record for the callbacks (`skipped` for a degenerate batch with on_degenerate='skip')."
     acc = self.accelerator
     batch = self._prepare_batch(batch)
+    check_time_lengths(batch, self.aligned)   # e.g. gyro windows of 64 steps next to acc windows of 128
     with acc.autocast():
         out = run_model(self.model, batch)
         res = self.objective(out, batch)
