@@ -64,11 +64,12 @@ def espdl_versions(python=None, timeout: float = 120) -> dict:
     if r.returncode: raise EspdlError(f"{py} could not run the esp-ppq worker (exit {r.returncode}): {r.stderr.strip()[-2000:]}")
     v = json.loads(r.stdout)
     if v.get("esp-ppq") is None:
-        raise EspdlUnavailable(f"{py} has no esp-ppq installed; run `make espdl` or `{py} -m pip install esp-ppq==1.3.12`")
+        raise EspdlUnavailable(f"{py} has no esp-ppq; run `make espdl` and use {ESPDL_VENV}, or "
+                               f"`{py} -m pip install esp-ppq==1.3.12` in a venv of its own")
     return {"python_path": str(py), **v}
 
 # %% ../nbs/21_espdl.ipynb #5809e762
-_WORKER = r'''"""The esp-ppq worker of mmdistill.espdl, run by its path in the venv that has esp-ppq: `python -I espdl_worker.py REQUEST.json`."""
+_WORKER = r'''"""The esp-ppq worker of mmdistill.espdl, run by its path in the venv that has esp-ppq: `python -s espdl_worker.py REQUEST.json`."""
 import json, sys, time, traceback
 from pathlib import Path
 
@@ -146,7 +147,7 @@ def run(request: dict) -> dict:
     return result
 
 def main(argv=None) -> int:
-    "`python -I espdl_worker.py REQUEST.json` (writes the request's `result_file`) or `--versions` (prints JSON)."
+    "`python -s espdl_worker.py REQUEST.json` (writes the request's `result_file`) or `--versions` (prints JSON)."
     argv = sys.argv[1:] if argv is None else argv
     if argv == ["--versions"]:
         print(json.dumps(versions())); return 0
@@ -180,6 +181,14 @@ def _rows(data, specs: dict, num_samples, seed: int, what: str) -> dict:
     name = next(iter(specs)) if len(specs) == 1 else None
     return _model_inputs(_gather(data, list(specs), num_samples, seed, what, name), specs, what)
 
+def _specs(fp32: Path, purpose: str) -> dict:
+    "The model's input specs; a ValueError for a fixed batch other than 1, which esp-ppq cannot feed one window at a time."
+    specs = _input_specs(_read_onnx(fp32, purpose))
+    fixed = _fixed_batch(specs)
+    if fixed not in (None, 1):
+        raise ValueError(f"{fp32} takes batches of exactly {fixed}; esp-ppq needs batch 1 or a dynamic batch: export with export_onnx's default")
+    return specs
+
 def _run(fp32: Path, calib: Mapping, evaluate: Mapping | None, out_path: Path, chip: str, num_bits: int, batch_size: int,
          seed: int, threads, python, timeout) -> dict:
     "One esp-ppq session in the worker: export, then simulation of `evaluate`; the worker's result with `outputs`."
@@ -202,6 +211,9 @@ def _run(fp32: Path, calib: Mapping, evaluate: Mapping | None, out_path: Path, c
         if res is None or "error" in res:
             err = (res or {}).get("error", {})
             if err.get("type") == "refused": raise ValueError(err["message"])
+            if err.get("type") == "ModuleNotFoundError" and "esp_ppq" in err.get("message", ""):
+                raise EspdlUnavailable(f"{py} has no esp-ppq ({err['message']}); run `make espdl` and use {ESPDL_VENV}, or "
+                                       f"`{py} -m pip install esp-ppq==1.3.12` in a venv of its own")
             tail = "\n".join((tmp / "worker.log").read_text(errors="replace").splitlines()[-25:])
             what = f"{err['type']}: {err['message']}" if err else f"exit status {r.returncode} and no result"
             raise EspdlError(f"esp-ppq failed on {fp32} ({what}); its log ends:\n{tail}")
@@ -219,10 +231,7 @@ def export_espdl(fp32_onnx, calibration, out_path=None, chip: str = "esp32s3", n
     out_path = Path(out_path) if out_path is not None else fp32.with_suffix(".espdl")
     _check_request(chip, num_bits, out_path)
     espdl_python(python)                         # a missing venv is named before any data is read
-    specs = _input_specs(_read_onnx(fp32, "export_espdl"))
-    fixed = _fixed_batch(specs)
-    if fixed not in (None, 1):
-        raise ValueError(f"{fp32} takes batches of exactly {fixed}; esp-ppq needs batch 1 or a dynamic batch: export with export_onnx's default")
+    specs = _specs(fp32, "export_espdl")
     calib = calibration_reader(calibration, fp32, calib_samples, batch_size=1, seed=seed).arrays
     ev = None if evaluate is None else _rows(evaluate, specs, None, seed, "evaluation")
     return _run(fp32, calib, ev, out_path, chip, num_bits, batch_size, seed, threads, python, timeout)
@@ -248,7 +257,7 @@ def verify_espdl(fp32_path, calibration, data, out_path=None, chip: str = "esp32
     out_path = Path(out_path) if out_path is not None else fp32.with_suffix(".espdl")
     _check_request(chip, num_bits, out_path)
     espdl_python(python)                         # before the FP32 model is run: a missing venv is named first
-    specs = _input_specs(_read_onnx(fp32, "verify_espdl"))
+    specs = _specs(fp32, "verify_espdl")
     calib = calibration_reader(calibration, fp32, calib_samples, batch_size=1, seed=seed).arrays
     artifact, res = {"kind": "espdl", "path": str(out_path), "target": chip}, {}
     def outputs(inputs, output, batch_size):    # called by judge_outputs after its checks of the FP32 model and the data
