@@ -4,7 +4,7 @@ PY := .venv/bin/python
 STAMP := .venv/.mmdistill-installed
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: install demo bench test test-slow test-thirdparty test-browser test-firmware arm-toolchain screenshots chromium export clean-nbs outputs
+.PHONY: install demo bench test test-slow test-thirdparty test-browser test-firmware arm-toolchain espdl test-espdl screenshots chromium export clean-nbs outputs
 
 install: $(STAMP)
 
@@ -95,6 +95,30 @@ test-firmware: install
 arm-toolchain:
 	@command -v gcc >/dev/null && command -v arm-none-eabi-gcc >/dev/null && command -v qemu-system-arm >/dev/null || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm; }
+
+# The student as an ESP-DL .espdl model for ESP32 chips (nbs/21_espdl.ipynb, mmdistill.espdl): Espressif's esp-ppq in a
+# venv of its own, .venv-espdl, made from python3 and not layered over .venv: esp-ppq 1.3.12 requires onnx<1.20, and in
+# .venv pip would replace onnx 1.23.2 by 1.19.1. tests/espdl/constraints.txt pins .venv's CPU build of torch (an unpinned
+# torch would pull another build), numpy and onnxruntime. mmdistill never imports esp-ppq: it runs a worker script with
+# .venv-espdl's Python (or $MMDISTILL_ESPDL_PYTHON). About 45 s to install.
+ESPDL_VENV := .venv-espdl
+ESPDL_PY := $(ESPDL_VENV)/bin/python
+ESPDL_STAMP := $(ESPDL_VENV)/.mmdistill-espdl-installed
+
+espdl: $(ESPDL_STAMP)
+
+$(ESPDL_STAMP): tests/espdl/constraints.txt
+	@test -x $(ESPDL_PY) || python3 -m venv $(ESPDL_VENV)
+	$(ESPDL_PY) -m pip install --quiet --upgrade pip
+	$(ESPDL_PY) -m pip install --quiet -c tests/espdl/constraints.txt torch==2.13.0 esp-ppq==1.3.12
+	@touch $@
+
+# The `#| espdl` cells of nbs/21_espdl.ipynb (about 40 s): the HAPT student trained for 6 epochs, exported to .espdl, its
+# simulated INT8 accuracy on the test subjects through the gate, a broken calibration rejected. Ends with one line
+# `N passed, N failed` (one result for the notebook).
+test-espdl: install espdl
+	@OMP_NUM_THREADS=1 .venv/bin/nbdev_test --path nbs/21_espdl.ipynb --flags espdl && echo '1 passed, 0 failed' || \
+	  { echo '0 passed, 1 failed'; exit 1; }
 
 # Developer helpers: regenerate the package from the notebooks and clean the notebooks.
 export: install
