@@ -17,8 +17,8 @@ from .datasets import load_hapt
 from .evaluate import classification_metrics, knn_evaluate, predict, save_json
 from .explore import pca_2d, plot_confusion_matrix, plot_history, render_embedding_map
 from .export import export_onnx
-from .firmware import export_c, verify_c
-from .footprint import export_c_header, mcu_summary
+from .firmware import c_footprint, export_c, verify_c
+from .footprint import mcu_summary
 from .quantize import benchmark_onnx, layer_sensitivity, quantization_advice, quantize_onnx, verify_quantization
 from .recipes import DemoConfig, fit_hapt_student, fit_hapt_teacher, hapt_targets
 from .train import RunFolderError
@@ -68,16 +68,25 @@ def export_student(student: torch.nn.Module, data: dict, out: Path, cfg: DemoCon
     return fp32, int8
 
 # %% ../nbs/17_jobs.ipynb #ca648a13
-def measure_student(fp32: dict, int8: dict, out: Path) -> dict:
-    "Latency and throughput of the FP32 and INT8 files (1 thread), the INT8 model's footprint, and `out/student_int8.h`."
+def measure_student(fp32: dict, int8: dict, out: Path | None = None) -> dict:
+    "Latency and throughput of the FP32 and INT8 files (1 thread) and the INT8 graph's footprint estimate (`out` is not used: the firmware ships)."
     bench32, bench8 = benchmark_onnx(fp32["path"], threads=1), benchmark_onnx(int8["path"], threads=1)
-    mcu = mcu_summary(int8["path"])
-    export_c_header(int8["path"], out / "student_int8.h", var_name="hapt_student_int8")
-    return {"fp32": bench32, "int8": bench8, "mcu": mcu}
+    return {"fp32": bench32, "int8": bench8, "mcu": mcu_summary(int8["path"])}
 
 # %% ../nbs/17_jobs.ipynb #0a93c482
-def build_firmware(int8: dict, test, out: Path) -> dict:
-    "The INT8 student as portable C in `out/firmware` (`student.c`, `student.h`), compiled on the host and checked on every `test` window."
+def _gate_summary(g: dict) -> dict:
+    "The figures of a gate's verdict the report keeps: the artifact, both accuracies, the change, the verdict."
+    a = g["artifact"]
+    return {"kind": a["kind"], "path": Path(a["path"]).name, "runner": a.get("runner"), "accuracy": g["int8"], "fp32_accuracy": g["fp32"],
+            "change": g["change"], "accepted": bool(g["accepted"]), "rule": g.get("rule"), "n": g["n"]}
+
+def _measured(folder: Path) -> dict:
+    "The C build's flash and RAM from `c_footprint`, or why there are none."
+    try: return c_footprint(folder)
+    except (FileNotFoundError, RuntimeError) as e: return {"why": f"no build measured: {e}"}
+
+def build_firmware(int8: dict, test, out: Path, fp32: dict | None = None, threshold: float = 0.01) -> dict:
+    "The INT8 student as portable C in `out/firmware`, checked against onnxruntime on every `test` window, judged by the gate against `fp32`, its flash and RAM measured from a build."
     folder = out / "firmware"
     c = export_c(int8["path"], folder)
     record = {"header": Path(c["header"]).name, "source": Path(c["source"]).name, "arena_bytes": c["arena_bytes"],
@@ -88,7 +97,10 @@ def build_firmware(int8: dict, test, out: Path) -> dict:
         v = verify_c(int8["path"], folder, test)
         record.update(verified=True, n=v["n"], accuracy=v["accuracy"]["c"], compile=v["compile"],
                       vs_int8_graph=v["vs_onnxruntime_unfused"], vs_onnxruntime_session=v["vs_onnxruntime"])
+        if fp32 is not None:
+            record["gate"] = _gate_summary(verify_quantization(fp32["path"], folder, test, metric="accuracy", threshold=threshold))
         (folder / "harness").unlink(missing_ok=True)   # the host binary; harness.c stays as an example caller
+    record["footprint"] = _measured(folder)
     save_json(record, folder / "verification.json")
     return record
 
@@ -105,8 +117,26 @@ def write_plots(out: Path, histories: dict, teacher_eval: dict, classes: list) -
     return list(figures)
 
 # %% ../nbs/17_jobs.ipynb #790e2fee
+_ONNX_FLASH = "the INT8 ONNX file's size (an on-device ONNX interpreter adds its own code)"
+_ONNX_RAM = "an estimate from the graph (mcu_summary: peak activations at batch 1 in a fused integer runtime), not a build"
+
+def _artifacts(shipped: dict) -> dict:
+    "Each shipped artifact's test accuracy, flash and RAM, and where each figure comes from."
+    gate, m, f = shipped["gate"], shipped["measured"], shipped.get("firmware") or {}
+    out = {"onnx": {"path": Path(shipped["int8"]["path"]).name, "accuracy": gate["int8"], "accuracy_from": "onnxruntime on the test subjects",
+                    "flash_bytes": shipped["int8"]["int8_size_bytes"], "flash_from": _ONNX_FLASH,
+                    "ram_bytes": m["mcu"]["peak_activation_bytes"], "ram_from": _ONNX_RAM}}
+    if f:
+        fp = f.get("footprint") or {}
+        out["c"] = {"path": "firmware/", "accuracy": (f.get("gate") or {}).get("accuracy", f.get("accuracy")),
+                    "accuracy_from": f"the C build compiled on the host ({f.get('compile', 'not compiled')})" if f.get("verified") else f.get("why"),
+                    "flash_bytes": fp.get("flash_bytes"), "ram_bytes": fp.get("ram_bytes"), "target": fp.get("target"),
+                    "flash_from": fp.get("source", fp.get("why")), "ram_from": fp.get("source", fp.get("why"))}
+        if fp.get("mcu"): out["c"]["mcu"] = fp["mcu"]
+    return out
+
 def demo_report(cfg: DemoConfig, teacher: dict, students: dict, shipped: dict, seconds: dict, plots: list, classes: list) -> dict:
-    "The main job's report: settings, versions, each model's test figures, the INT8 gate's verdict, stage times and plot names."
+    "The main job's report: settings, versions, each model's test figures, the gate's verdict on each artifact, their flash and RAM, stage times and plot names."
     t, gate, m = teacher, shipped["gate"], shipped["measured"]
     student = lambda s: {"accuracy": s["accuracy"], "params": count_parameters(s["model"])["total"],
                          "val_accuracy": max(h["val_accuracy"] for h in s["history"])}
@@ -123,6 +153,8 @@ def demo_report(cfg: DemoConfig, teacher: dict, students: dict, shipped: dict, s
                  "throughput_per_s": m["int8"]["throughput_samples_per_s"], "macs": m["mcu"]["macs"],
                  "peak_activation_bytes": m["mcu"]["peak_activation_bytes"], "weight_bytes": m["mcu"]["weight_bytes"]},
         "firmware": shipped.get("firmware"),
+        "gates": {"onnx": _gate_summary(gate), "c": (shipped.get("firmware") or {}).get("gate")},
+        "artifacts": _artifacts(shipped),
         "accepted": bool(gate["accepted"]), "threshold": cfg.threshold, "accuracy_change": gate["change"],
         "seconds": seconds, "plots": plots, "classes": classes,
     }
@@ -137,6 +169,26 @@ def _firmware_lines(f: dict | None) -> list:
     same = "identical" if g["predictions_identical"] else f"**{g['predictions_differing']} differ**"
     return [f"Firmware: {where}: test accuracy {100 * f['accuracy']:.1f}% on {f['n']:,} windows; predictions {same} to the INT8 "
             f"model's ({g['off_by_1_lsb']:,} outputs 1 LSB off, {g['off_by_more']:,} more)."]
+
+def _artifact_rows(r: dict) -> list:
+    "The report's table of shipped artifacts: accuracy, the gate's verdict, flash and RAM, and where the figures come from."
+    arts, gates = r.get("artifacts") or {}, r.get("gates") or {}
+    if not arts: return []
+    verdict = lambda k: "" if not gates.get(k) else "accepted" if gates[k]["accepted"] else "**REJECTED**"
+    num = lambda v, pre="": "" if v is None else f"{pre}{v:,}"
+    rows = ["", "| shipped artifact | test accuracy | gate | flash (bytes) | RAM (bytes) | where the figures come from |", "|---|---|---|---|---|---|"]
+    o = arts.get("onnx")
+    if o: rows.append(f"| INT8 ONNX `{o['path']}` | {100 * o['accuracy']:.1f}% | {verdict('onnx')} | {num(o['flash_bytes'])} (file) | "
+                      f"{num(o['ram_bytes'], '~')} (estimate) | onnxruntime; file size; peak activations from the graph (mcu_summary) |")
+    c = arts.get("c")
+    if c:
+        acc = "" if c.get("accuracy") is None else f"{100 * c['accuracy']:.1f}%"
+        where = ("Cortex-M4 build: arm-none-eabi-size of the linked ELF (start-up, harness, 1 KB stack)" if c.get("target") == "cortex-m4"
+                 else f"{c['target']}: size of the object, no stack; `make test-firmware` installs arm-none-eabi-gcc for Cortex-M4 figures"
+                 if c.get("target") else (c.get("flash_from") or "not measured"))
+        rows.append(f"| C build `{c['path']}` | {acc} | {verdict('c')} | {num(c.get('flash_bytes'))} | {num(c.get('ram_bytes'))} | "
+                    f"host gcc build; {where} |")
+    return rows
 
 def report_markdown(r: dict) -> str:
     "The demo report as a Markdown table (sizes in KB, accuracies in %, latency in ms)."
@@ -155,7 +207,7 @@ def report_markdown(r: dict) -> str:
     lines += ["", f"INT8 vs FP32: {100 * r['accuracy_change']:+.2f} points, threshold -{100 * r['threshold']:.2f} points: **{verdict}**{weights}.",
               f"INT8 student: {r['int8']['macs']:,} multiply-accumulates, ~{r['int8']['peak_activation_bytes']:,} bytes of peak "
               f"activations, {r['int8']['weight_bytes']:,} bytes of weights.",
-              *_firmware_lines(r.get("firmware")),
+              *_firmware_lines(r.get("firmware")), *_artifact_rows(r), "",
               "Seconds per stage: " + ", ".join(f"{k} {v:.0f}" for k, v in r["seconds"].items()) + "."]
     if "config" in r:
         c = r["config"]
@@ -182,7 +234,8 @@ def _demo_stages(out: Path, cfg: DemoConfig, progress: bool = False) -> dict:
         shipped["gate"] = verify_quantization(shipped["fp32"]["path"], shipped["int8"]["path"], data["test"], metric="accuracy",
                                               threshold=cfg.threshold)
     with timed(seconds, "benchmark"): shipped["measured"] = measure_student(shipped["fp32"], shipped["int8"], out)
-    with timed(seconds, "firmware"): shipped["firmware"] = build_firmware(shipped["int8"], data["test"], out)
+    with timed(seconds, "firmware"):
+        shipped["firmware"] = build_firmware(shipped["int8"], data["test"], out, fp32=shipped["fp32"], threshold=cfg.threshold)
     histories = {"teacher": teacher["history"], "student alone": students["student_scratch"]["history"],
                  "student distilled": students["student_kd"]["history"]}
     with timed(seconds, "plots"): plots = write_plots(out, histories, teacher, classes)
