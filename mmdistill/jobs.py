@@ -188,7 +188,7 @@ def _artifact_rows(r: dict) -> list:
                  if c.get("target") else (c.get("flash_from") or "not measured"))
         rows.append(f"| C build `{c['path']}` | {acc} | {verdict('c')} | {num(c.get('flash_bytes'))} | {num(c.get('ram_bytes'))} | "
                     f"host gcc build; {where} |")
-    return rows
+    return rows + [""]
 
 def report_markdown(r: dict) -> str:
     "The demo report as a Markdown table (sizes in KB, accuracies in %, latency in ms)."
@@ -207,7 +207,7 @@ def report_markdown(r: dict) -> str:
     lines += ["", f"INT8 vs FP32: {100 * r['accuracy_change']:+.2f} points, threshold -{100 * r['threshold']:.2f} points: **{verdict}**{weights}.",
               f"INT8 student: {r['int8']['macs']:,} multiply-accumulates, ~{r['int8']['peak_activation_bytes']:,} bytes of peak "
               f"activations, {r['int8']['weight_bytes']:,} bytes of weights.",
-              *_firmware_lines(r.get("firmware")), *_artifact_rows(r), "",
+              *_firmware_lines(r.get("firmware")), *_artifact_rows(r),
               "Seconds per stage: " + ", ".join(f"{k} {v:.0f}" for k, v in r["seconds"].items()) + "."]
     if "config" in r:
         c = r["config"]
