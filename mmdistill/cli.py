@@ -657,7 +657,8 @@ def _demo_config(args) -> tuple:
 def _cmd_demo(args, overrides) -> int:
     cfg, out = _demo_config(args)
     if getattr(args, "threads", None): torch.set_num_threads(args.threads)
-    r = run_demo(out, cfg, progress=not args.no_progress, **({"overwrite": True} if getattr(args, "overwrite", False) else {}))
+    flags = {k: True for k in ("overwrite", "resume") if getattr(args, k, False)}
+    r = run_demo(out, cfg, progress=not args.no_progress, **flags)
     print(report_markdown(r))
     print(f"report, plots and models in {out}")
     return 0
@@ -692,6 +693,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     m.add_argument("--no-progress", action="store_true", help="no progress bars")
     m.add_argument("--overwrite", action="store_true", help="replace what --out holds, once the new run is complete (else a used --out is an error)")
+    m.add_argument("--resume", action="store_true", help="continue the interrupted run of --out (OUT.tmp-PID, marked INCOMPLETE), started with "
+                                                         "the same settings: its finished training stages are reused")
     _demo_flags(m)
     m.set_defaults(func=_cmd_demo)
     _job_parser(sub, "train", TrainSettings, "train the model on the data (cross-entropy for accuracy, L1 for mae, MSE for rmse)")

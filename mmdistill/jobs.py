@@ -4,7 +4,7 @@
 
 # %% ../nbs/17_jobs.ipynb #bf03e958
 from __future__ import annotations
-import os, shutil, time
+import json, os, shutil, time
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
@@ -20,7 +20,8 @@ from .export import export_onnx
 from .firmware import c_footprint, export_c, verify_c
 from .footprint import mcu_summary
 from .quantize import benchmark_onnx, layer_sensitivity, quantization_advice, quantize_onnx, verify_quantization
-from .recipes import DemoConfig, fit_hapt_student, fit_hapt_teacher, hapt_targets
+from .distill import mcu_student
+from .recipes import DemoConfig, fit_hapt_student, fit_hapt_teacher, hapt_targets, hapt_teacher
 from .train import RunFolderError
 
 # %% auto #0
@@ -216,18 +217,42 @@ def report_markdown(r: dict) -> str:
     return "\n".join(lines) + "\n"
 
 # %% ../nbs/17_jobs.ipynb #6d94c02d
-def _demo_stages(out: Path, cfg: DemoConfig, progress: bool = False) -> dict:
-    "The demo's stages, each writing into `out`; the report (also `out/report.json` and `out/report.md`)."
-    seconds, start = {}, time.perf_counter()
+def _finished(folder: Path, epochs: int) -> list | None:
+    "The history of a training stage that ran all its `epochs` into `folder` and kept its best weights; None for one cut short."
+    if not ((folder / "history.json").is_file() and (folder / "best.safetensors").is_file()): return None
+    try: history = json.loads((folder / "history.json").read_text())
+    except ValueError: return None
+    return history if isinstance(history, list) and len(history) == epochs else None
+
+def _stage_model(name: str, folder: Path, cfg: DemoConfig) -> torch.nn.Module:
+    "The best weights of a finished stage, in a model built as the recipe builds it."
+    model = (hapt_teacher(dim=cfg.teacher_dim, summary=cfg.teacher_summary, dropout=cfg.teacher_dropout) if name == "teacher"
+             else mcu_student(channels=cfg.student_channels))
+    return load_checkpoint(folder / "best.safetensors", model)[0].eval()
+
+def _demo_stages(out: Path, cfg: DemoConfig, progress: bool = False, reuse: bool = False) -> dict:
+    "The demo's stages, each writing into `out` (with `reuse`, training stages that finished there are loaded, not run); the report (also `out/report.json` and `out/report.md`)."
+    seconds, start, reused = {}, time.perf_counter(), []
+    def kept(name: str, epochs: int) -> dict | None:
+        "A finished stage's model and history when reusing (a stage cut short is deleted, to run again)."
+        h = _finished(out / name, epochs) if reuse and (name != "student_kd" or "teacher" in reused) else None
+        if h is None: shutil.rmtree(out / name, ignore_errors=True); return None
+        reused.append(name)
+        return {"model": _stage_model(name, out / name, cfg), "history": h}
     with timed(seconds, "data"): data = {s: load_hapt(s) for s in ("train", "val", "test")}
     classes = list(data["train"].classes)
     with timed(seconds, "teacher"):
-        run = fit_hapt_teacher(data, out / "teacher", cfg, progress)
-        teacher = {"model": run.load_best().eval(), "history": run.history}
+        teacher = kept("teacher", cfg.teacher_epochs)
+        if teacher is None:
+            run = fit_hapt_teacher(data, out / "teacher", cfg, progress)
+            teacher = {"model": run.load_best().eval(), "history": run.history}
     with timed(seconds, "teacher_eval"): teacher.update(evaluate_teacher(teacher["model"], data, classes))
     students = {}
     for name, t in (("student_scratch", None), ("student_kd", teacher["model"])):
-        with timed(seconds, name): students[name] = train_student(data, out / name, cfg, teacher=t, progress=progress)
+        with timed(seconds, name):
+            s = kept(name, cfg.student_epochs)
+            students[name] = ({**s, "accuracy": head_accuracy(s["model"], data["test"])} if s is not None else
+                              train_student(data, out / name, cfg, teacher=t, progress=progress))
     shipped = {}
     with timed(seconds, "export_quantize"): shipped["fp32"], shipped["int8"] = export_student(students["student_kd"]["model"], data, out, cfg)
     with timed(seconds, "verify"):
@@ -241,6 +266,7 @@ def _demo_stages(out: Path, cfg: DemoConfig, progress: bool = False) -> dict:
     with timed(seconds, "plots"): plots = write_plots(out, histories, teacher, classes)
     seconds["total"] = round(time.perf_counter() - start, 2)
     report = demo_report(cfg, teacher, students, shipped, seconds, plots, classes)
+    if reuse: report["resumed"] = {"reused": reused, "retrained": [n for n in ("teacher", "student_scratch", "student_kd") if n not in reused]}
     save_json(report, out / "report.json")
     (out / "report.md").write_text(report_markdown(report))
     return report
@@ -248,9 +274,37 @@ def _held(out: Path) -> list:
     "The names in folder `out` ([] when it is missing or empty)."
     return sorted(p.name for p in out.iterdir()) if out.is_dir() else []
 
+def _alive(pid: int) -> bool:
+    "Whether process `pid` is running."
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: return True
+    return True
+
+def _interrupted(out: Path, cfg: DemoConfig) -> Path:
+    "The interrupted run of `out` to resume, checked against `cfg` and taken over as this process's `out.tmp-<pid>`; a RunFolderError saying why not."
+    found = sorted((p for p in out.parent.glob(f"{out.name}.tmp-*") if (p / "INCOMPLETE").is_file()), key=lambda p: p.stat().st_mtime)
+    if not found: raise RunFolderError(f"nothing to resume: no interrupted run of {out} ({out.name}.tmp-<pid> with an INCOMPLETE file) in "
+                                       f"{out.parent}; run the demo without resume")
+    work, pid = found[-1], found[-1].name.rpartition("-")[2]
+    if pid.isdigit() and int(pid) != os.getpid() and _alive(int(pid)):
+        raise RunFolderError(f"{work} belongs to process {pid}, which is still running: wait for it to finish, or stop it first")
+    if not (work / "settings.json").is_file():
+        raise RunFolderError(f"{work} records no settings (settings.json: an older mmdistill started it), so it cannot be resumed "
+                             "safely: delete it and run the demo afresh")
+    before, now = json.loads((work / "settings.json").read_text()), json.loads(json.dumps(asdict(cfg)))
+    diff = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+    if diff: raise RunFolderError(f"{work} was run with other settings (" + ", ".join(f"{k}={before.get(k)!r} there, {now.get(k)!r} now" for k in diff)
+                                  + "); resume it with the same settings (the same --recipe, --config and flags), or delete it and run afresh")
+    mine = out.with_name(f"{out.name}.tmp-{os.getpid()}")
+    if work != mine:
+        if mine.exists(): shutil.rmtree(mine)
+        os.replace(work, mine)
+    return mine
+
 def run_demo(out: str | os.PathLike = "runs/demo", config: DemoConfig | None = None, progress: bool = False,
-             overwrite: bool = False) -> dict:
-    "The main job on HAPT: teacher → evaluation → acc-only student (alone and distilled) → INT8 ONNX with an accuracy gate; built in `out.tmp-<pid>` (marked INCOMPLETE) and swapped into `out` when complete."
+             overwrite: bool = False, resume: bool = False) -> dict:
+    "The main job on HAPT: teacher → evaluation → acc-only student (alone and distilled) → INT8 ONNX and C with an accuracy gate; built in `out.tmp-<pid>` (marked INCOMPLETE) and swapped into `out` when complete; `resume` continues an interrupted one."
     cfg, out = config or DemoConfig(), Path(out)
     if out.exists() and not out.is_dir(): raise NotADirectoryError(f"out={str(out)!r} is a file; the demo needs a folder")
     held = _held(out)
@@ -259,14 +313,18 @@ def run_demo(out: str | os.PathLike = "runs/demo", config: DemoConfig | None = N
         raise RunFolderError(f"{out} already holds {'an interrupted run (INCOMPLETE) ' if 'INCOMPLETE' in held else ''}files ({listed}); "
                              "the demo does not write into another run: pass overwrite=True (`mmdistill demo --overwrite`) to replace "
                              "it once the new run is complete, or choose another folder (--out)")
-    work = out.with_name(f"{out.name}.tmp-{os.getpid()}")
-    if work.exists(): shutil.rmtree(work)   # this process's own leftover (an earlier call interrupted here)
-    work.mkdir(parents=True)
-    (work / "INCOMPLETE").write_text(f"An unfinished mmdistill demo run (process {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}), "
-                                     f"not a result. A completed run replaces {out} with this folder; an interrupted one leaves "
-                                     "it here: delete it.\n")
-    report = _demo_stages(work, cfg, progress)
-    (work / "INCOMPLETE").unlink()
+    if resume: work = _interrupted(out, cfg)
+    else:
+        work = out.with_name(f"{out.name}.tmp-{os.getpid()}")
+        if work.exists(): shutil.rmtree(work)   # this process's own leftover (an earlier call interrupted here)
+        work.mkdir(parents=True)
+        save_json(asdict(cfg), work / "settings.json")   # what a resume must match
+    (work / "INCOMPLETE").write_text(f"An unfinished mmdistill demo run (process {os.getpid()}, {'resumed' if resume else 'started'} "
+                                     f"{time.strftime('%Y-%m-%d %H:%M:%S')}), not a result. A completed run replaces {out} with this "
+                                     "folder; an interrupted one leaves it here: resume it with run_demo(out, resume=True) "
+                                     "(`mmdistill demo --resume`, the same settings), or delete it.\n")
+    report = _demo_stages(work, cfg, progress, reuse=resume)
+    for f in ("INCOMPLETE", "settings.json"): (work / f).unlink()
     old = out.with_name(f"{out.name}.old-{os.getpid()}")
     if out.exists(): os.replace(out, old)   # the earlier run stays whole until the new one is
     os.replace(work, out)
