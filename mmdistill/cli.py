@@ -23,6 +23,7 @@ from .data import ArrayDataset, ManifestDataset, collate_multimodal
 from .datasets import hapt_summary, load_hapt
 from .distill import Distiller, freeze_teacher
 from .evaluate import predict, save_json
+from .firmware import export_c
 from .export import OnnxParityError, export_onnx
 from .jobs import report_markdown, run_demo
 from .models import adapt, run_model
@@ -108,6 +109,7 @@ class QuantizeSettings(ExportSettings):
     keep_float_outputs: bool = False                           # compute the outputs' last layers in float
     extra_options: Dict[str, Any] = field(default_factory=dict)  # onnxruntime's quantizer extra_options (config file only)
     sensitivity: bool = True     # on rejection, rank the layers by their loss alone in INT8 (one quantization per layer)
+    artifacts: List[str] = field(default_factory=lambda: ["onnx"])  # what the gate judges: onnx (the INT8 file), c (export_c's C, built with gcc)
 
 # %% ../nbs/18_cli.ipynb #02ece2ed
 def _read_config(path: str) -> Any:
@@ -524,9 +526,39 @@ def _sensitivity(fp32_path: str, cal: Dataset, val: Dataset, int8: dict, s: Quan
                              reduce_range=bool(int8.get("reduce_range")), op_types_to_quantize=list(s.op_types) or None,
                              extra_options=dict(s.extra_options) or None)
 
+_ARTIFACT_KINDS = ("onnx", "c")
+
+def _artifact_kinds(names: list) -> list:
+    "The artifacts `--artifacts` names, checked: onnx and/or c, each once."
+    kinds = list(dict.fromkeys(names))
+    bad = [k for k in kinds if k not in _ARTIFACT_KINDS]
+    if bad: raise InputError(f"--artifacts {','.join(names)}: unknown artifact {bad[0]!r}; the gate judges {', '.join(_ARTIFACT_KINDS)} "
+                             "(onnx: the INT8 ONNX file; c: its C from export_c, compiled with gcc); an .espdl is judged by "
+                             "mmdistill.espdl.verify_espdl")
+    if not kinds: raise InputError("--artifacts is empty: name at least one of onnx, c")
+    return kinds
+
+def _write_c(int8_path: str, folder: Path) -> Path:
+    "The INT8 model as C (export_c) in `folder`; an input error when the generator cannot translate the graph."
+    try: export_c(int8_path, folder)
+    except ValueError as e: raise InputError(f"--artifacts c: {_one_line(e)}; judge the INT8 ONNX file alone (--artifacts onnx)") from None
+    return folder
+
+def _verdict_line(s: QuantizeSettings, r: dict, how: str, int8: dict) -> str:
+    "One line per judged artifact: its verdict, the metric both ways, the samples, where it is and its size."
+    f = lambda v: _figure(s.metric, v, s.units)
+    change = f"{100 * r['change']:+.2f} points" if s.metric == "accuracy" else f"{r['change']:+.4g}"
+    verdict, a = "accepted" if r["accepted"] else "REJECTED", r["artifact"]
+    head = f"{s.metric} {f(r['fp32'])} -> {f(r['int8'])} ({change}; {r['rule']}) on {r['n']} samples of {s.data.path}"
+    if a["kind"] == "c":
+        return f"C build {verdict}: {head}; {a['path']} ({a['runner']}), {a['size_bytes']:,} bytes of flash in the host object"
+    return (f"INT8 {verdict}: {head}, {how}{', 7-bit weights' if int8['reduce_range'] else ''}; {int8['path']} "
+            f"{r['int8_size_bytes']:,} bytes (FP32 {r['fp32_size_bytes']:,})")
+
 def _cmd_quantize(s: QuantizeSettings, allow) -> int:
     if s.metric != "accuracy" and s.threshold is None:
         raise InputError(f"--metric {s.metric} needs --threshold: how much the error may grow, in the target's units (e.g. 2.0)")
+    kinds = _artifact_kinds(s.artifacts)
     job = _job(s, allow)
     cal, ver, how = _calibration_split(s, job.data)
     val = _validation(s, cal)
@@ -534,18 +566,19 @@ def _cmd_quantize(s: QuantizeSettings, allow) -> int:
     fp32 = export_onnx(job.model, _example(cal, job.inputs, s.batch_size), out / f"{_stem(s)}_fp32.onnx", modalities=job.inputs,
                        outputs=(job.output,), metadata=_metadata(job, s), opset=s.opset, batch_size=s.batch_size)
     int8 = _quantize(fp32["path"], cal, val, out / f"{_stem(s)}_int8.onnx", s, job)
-    r = verify_quantization(fp32["path"], int8["path"], ver, metric=s.metric, threshold=s.threshold, target=s.target,
-                            output=job.output, units=s.units)
-    f = lambda v: _figure(s.metric, v, s.units)
-    change = f"{100 * r['change']:+.2f} points" if s.metric == "accuracy" else f"{r['change']:+.4g}"
-    verdict = "accepted" if r["accepted"] else "REJECTED"
-    print(f"INT8 {verdict}: {s.metric} {f(r['fp32'])} -> {f(r['int8'])} ({change}; {r['rule']}) on {r['n']} samples of "
-          f"{s.data.path}, {how}{', 7-bit weights' if int8['reduce_range'] else ''}; {int8['path']} {r['int8_size_bytes']:,} bytes (FP32 {r['fp32_size_bytes']:,})")
-    if r["accepted"]: return 0
-    print(f"mmdistill quantize: {r['advice']}", file=sys.stderr)
-    print(f"mmdistill quantize: on the command line, {_advice(int8, s.metric, _sensitivity(fp32['path'], cal, val, int8, s, job))}",
-          file=sys.stderr)
+    paths = {"onnx": int8["path"], "c": _write_c(int8["path"], out / f"{_stem(s)}_c") if "c" in kinds else None}
+    verdicts = {k: verify_quantization(fp32["path"], paths[k], ver, metric=s.metric, threshold=s.threshold, target=s.target,
+                                       output=job.output, units=s.units) for k in kinds}
+    for r in verdicts.values(): print(_verdict_line(s, r, how, int8))
+    rejected = [k for k, r in verdicts.items() if not r["accepted"]]
+    if not rejected: return 0
+    for k in rejected:
+        print(f"mmdistill quantize: {verdicts[k]['artifact']['path']} ({k}): {verdicts[k]['advice']}", file=sys.stderr)
+    if "onnx" in rejected:
+        print(f"mmdistill quantize: on the command line, {_advice(int8, s.metric, _sensitivity(fp32['path'], cal, val, int8, s, job))}",
+              file=sys.stderr)
     return 1
+
 
 # %% ../nbs/18_cli.ipynb #1b2d5427
 def _names(text: str) -> list:
@@ -624,7 +657,8 @@ def _demo_config(args) -> tuple:
 def _cmd_demo(args, overrides) -> int:
     cfg, out = _demo_config(args)
     if getattr(args, "threads", None): torch.set_num_threads(args.threads)
-    r = run_demo(out, cfg, progress=not args.no_progress, **({"overwrite": True} if getattr(args, "overwrite", False) else {}))
+    flags = {k: True for k in ("overwrite", "resume") if getattr(args, k, False)}
+    r = run_demo(out, cfg, progress=not args.no_progress, **flags)
     print(report_markdown(r))
     print(f"report, plots and models in {out}")
     return 0
@@ -659,6 +693,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     m.add_argument("--no-progress", action="store_true", help="no progress bars")
     m.add_argument("--overwrite", action="store_true", help="replace what --out holds, once the new run is complete (else a used --out is an error)")
+    m.add_argument("--resume", action="store_true", help="continue the interrupted run of --out (OUT.tmp-PID, marked INCOMPLETE), started with "
+                                                         "the same settings: its finished training stages are reused")
     _demo_flags(m)
     m.set_defaults(func=_cmd_demo)
     _job_parser(sub, "train", TrainSettings, "train the model on the data (cross-entropy for accuracy, L1 for mae, MSE for rmse)")
@@ -694,6 +730,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where --reduce-range auto checks 8-bit weights and a rejection ranks the layers (default: HAPT's "
                         "validation subjects for hapt, else the calibration samples); never the verification samples")
     q.add_argument("--method", choices=("minmax", "entropy", "percentile"), default=_S)
+    q.add_argument("--artifacts", type=_names, default=_S, metavar="KIND[,KIND]",
+                   help="what the gate judges, each on the same samples: onnx (the INT8 file; the default) and/or c (its C from "
+                        "export_c, compiled with gcc: conv students only); exit 1 when any is rejected")
     q.add_argument("--reduce-range", "--reduce_range", dest="reduce_range", choices=("true", "false", "auto"), default=_S,
                    help="7-bit weights (onnxruntime's u8s8 kernels saturate with 8-bit ones on x86 CPUs without VNNI); "
                         "auto (default): when 8-bit ones fail the gate on the validation samples (see --validation-data)")

@@ -4,7 +4,7 @@
 
 # %% ../nbs/20_firmware.ipynb #108e7830
 from __future__ import annotations
-import os, re, shutil, subprocess, tempfile, time
+import json, os, platform, re, shutil, subprocess, tempfile, time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,8 +14,8 @@ import mmdistill
 from .export import load_onnx, onnx_file, onnx_metadata, require_onnx
 
 # %% auto #0
-__all__ = ['C_FLAGS', 'UnsupportedGraphError', 'QTensor', 'Step', 'parse_int8_graph', 'export_c', 'compile_c', 'quantize_input',
-           'verify_c']
+__all__ = ['C_FLAGS', 'M4_FLAGS', 'UnsupportedGraphError', 'QTensor', 'Step', 'parse_int8_graph', 'export_c', 'compile_c',
+           'quantize_input', 'verify_c', 'c_outputs', 'link_cortex_m4', 'elf_sizes', 'host_sizes', 'c_footprint']
 
 # %% ../nbs/20_firmware.ipynb #5e23509d
 class UnsupportedGraphError(ValueError):
@@ -357,6 +357,10 @@ def _describe(parsed: dict) -> list:
         elif s.kind == "gemm": lines.append(f"linear {p['n_in']} -> {p['n_out']}{' + ReLU' if p.get('relu') else ''}")
     return lines
 
+def _c_name(name: str) -> str:
+    "A tensor name quoted (JSON) for a C comment: a `*/` in it cannot end the comment."
+    return json.dumps(name).replace("*/", "*\\/")
+
 def export_c(int8_onnx_path, out_dir, float_free: bool = False, name: str = "student") -> dict:
     "Portable C99 for the INT8 ONNX model of a conv student: `student.h` and `student.c`, integer kernels, a static arena; sizes in a dict."
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
@@ -387,6 +391,7 @@ def export_c(int8_onnx_path, out_dir, float_free: bool = False, name: str = "stu
     header = [f"/* {name}.h: written by mmdistill {mmdistill.__version__} (export_c) from {path.name}; integer-only C99.",
               "   Steps:", *[f"     {j + 1}. {l}" for j, l in enumerate(steps_c)],
               f"   Input: one window, {layout}.",
+              f"   ONNX model: input {_c_name(in_name)} (batch, {d1}, {d2}), output {_c_name(parsed['output'])}.",
               ("   mmdistill_invoke takes the window normalised as in training, (raw - mean) / std per channel"
                + (f"; mean {[round(v, 7) for v in stats['mean']]}, std {[round(v, 7) for v in stats['std']]}" if stats else "")
                + (": mmdistill_normalize applies them to raw values." if stats and not float_free else ".")),
@@ -406,8 +411,8 @@ def export_c(int8_onnx_path, out_dir, float_free: bool = False, name: str = "stu
               f"#define MMDISTILL_OUTPUT_LEN {n_out}", f"#define MMDISTILL_ARENA_BYTES {plan['arena_bytes']}",
               f"#define MMDISTILL_WEIGHT_BYTES {weight_bytes}",
               f"#define MMDISTILL_INPUT_ZERO_POINT {first.zero_point}", f"#define MMDISTILL_OUTPUT_ZERO_POINT {last.zero_point}"]
-    if not float_free:
-        header += [f"#define MMDISTILL_INPUT_SCALE {_float_literal(first.scale)}", f"#define MMDISTILL_OUTPUT_SCALE {_float_literal(last.scale)}"]
+    if float_free: header += ["/* The scales, for the host that quantizes the input and reads the output: the float-free code never uses them. */"]
+    header += [f"#define MMDISTILL_INPUT_SCALE {_float_literal(first.scale)}", f"#define MMDISTILL_OUTPUT_SCALE {_float_literal(last.scale)}"]
     header += ["", "#ifdef __cplusplus", 'extern "C" {', "#endif",
                "int mmdistill_invoke_q(const int8_t *input, int8_t *output);"]
     if not float_free:
@@ -593,3 +598,302 @@ def verify_c(int8_onnx_path, c_dir, data, labels=None, cc: str = "gcc", flags=C_
         result["accuracy"] = {k: float((v.argmax(1) == y).mean()) for k, v in (("c", c_q), ("onnxruntime", ort_fused), ("onnxruntime_unfused", ort_graph))}
     result["outputs"] = c_q.astype(np.int8)
     return result
+
+# %% ../nbs/20_firmware.ipynb #07e2e8c5
+_ONNX_LINE = re.compile(r'ONNX model: input (".*?") \(batch, (\d+), (\d+)\), output (".*?")\.')
+
+def _c_header(c_dir, name: str = "student") -> dict:
+    "What the C build in `c_dir` takes and gives, read from the `#define`s and the comment of its header (written by `export_c`)."
+    c_dir = Path(c_dir)
+    h, c = c_dir / f"{name}.h", c_dir / f"{name}.c"
+    if not (h.is_file() and c.is_file()):
+        raise FileNotFoundError(f"{c_dir} has no {h.name} and {c.name}: give the folder written by export_c (its student.c and student.h)")
+    text = h.read_text(encoding="ascii", errors="replace")
+    if "(export_c)" not in text: raise ValueError(f"{h} was not written by mmdistill's export_c; the gate takes the C of export_c")
+    d = dict(re.findall(r"^#define (MMDISTILL_\w+) (\S+)$", text, re.M))
+    need = ["MMDISTILL_INPUT_LEN", "MMDISTILL_OUTPUT_LEN", "MMDISTILL_INPUT_ZERO_POINT", "MMDISTILL_OUTPUT_ZERO_POINT",
+            "MMDISTILL_INPUT_SCALE", "MMDISTILL_OUTPUT_SCALE"]
+    if any(k not in d for k in need):
+        raise ValueError(f"{h} lacks {[k for k in need if k not in d]}: it was written by an older export_c; write it again with export_c")
+    info = {"input_len": int(d["MMDISTILL_INPUT_LEN"]), "output_len": int(d["MMDISTILL_OUTPUT_LEN"]),
+            "input_scale": float(np.float32(d["MMDISTILL_INPUT_SCALE"].rstrip("f"))), "input_zero_point": int(d["MMDISTILL_INPUT_ZERO_POINT"]),
+            "output_scale": float(np.float32(d["MMDISTILL_OUTPUT_SCALE"].rstrip("f"))), "output_zero_point": int(d["MMDISTILL_OUTPUT_ZERO_POINT"]),
+            "float_free": "mmdistill_invoke(" not in text, "input_name": None, "input_shape": None, "output_name": None}
+    m = _ONNX_LINE.search(text)
+    if m: info.update(input_name=json.loads(m.group(1)), input_shape=(int(m.group(2)), int(m.group(3))), output_name=json.loads(m.group(4)))
+    return info
+
+def c_outputs(c_dir, x, name: str = "student", cc: str = "gcc", flags=C_FLAGS) -> np.ndarray:
+    "The C build's float outputs on the windows `x` (N, ...): compiled on the host with verify_c's harness; a float-free build is fed `x` quantized with the header's scale."
+    info, c_dir = _c_header(c_dir, name), Path(c_dir)
+    x = np.ascontiguousarray(x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x), dtype=np.float32)
+    if x.ndim < 2 or int(np.prod(x.shape[1:])) != info["input_len"]:
+        raise ValueError(f"windows of shape {tuple(x.shape)} given; the C build takes (N, ...) windows of {info['input_len']} values"
+                         + (f", (N, {info['input_shape'][0]}, {info['input_shape'][1]})" if info["input_shape"] else ""))
+    if not np.isfinite(x).all(): raise ValueError("the windows hold NaN or infinite values; the C program refuses them (returns -2)")
+    x = x.reshape(len(x), -1)
+    with tempfile.TemporaryDirectory(prefix="mmdistill-c-") as tmp:
+        exe = compile_c(c_dir, Path(tmp) / "harness", cc=cc, flags=flags, name=name, float_free=info["float_free"])
+        if not info["float_free"]: return _run_harness(exe, "f", x, info["output_len"], Path(tmp))
+        q = _run_harness(exe, "q", quantize_input(x, info["input_scale"], info["input_zero_point"]), info["output_len"], Path(tmp))
+    return ((q.astype(np.int32) - info["output_zero_point"]).astype(np.float32) * np.float32(info["output_scale"])).astype(np.float32)
+
+
+# %% ../nbs/20_firmware.ipynb #710f0753
+_M4_STARTUP = r"""/* Minimal Cortex-M4 start-up for QEMU's MPS2 AN386 board: vector table, .data copy, .bss clear, FPU on, a painted stack
+   (its high-water mark is measured), and ARM semihosting (bkpt 0xAB) for files and exit. No libc. */
+#include <stdint.h>
+#include "semihost.h"
+
+extern uint32_t _data_load, _data_start, _data_end, _bss_start, _bss_end, _stack_limit, _stack_top;
+extern int main(void);
+void reset_handler(void);
+static void fault_handler(void);
+
+#define STACK_PAINT 0xA5A5A5A5u
+
+__attribute__((section(".isr_vector"), used))
+static void (*const vectors[16])(void) = {
+    (void (*)(void))&_stack_top, reset_handler, fault_handler, fault_handler, fault_handler, fault_handler, fault_handler,
+    0, 0, 0, 0, fault_handler, fault_handler, 0, fault_handler, fault_handler,
+};
+
+int sh_call(int op, void *arg)
+{
+    register int r0 __asm__("r0") = op;
+    register void *r1 __asm__("r1") = arg;
+    __asm__ volatile("bkpt 0xAB" : "+r"(r0) : "r"(r1) : "memory");
+    return r0;
+}
+
+void sh_write0(const char *s) { sh_call(0x04, (void *)s); }
+
+void sh_exit(int ok)
+{
+    uint32_t reason = ok ? 0x20026u : 0x20024u;   /* ADP_Stopped_ApplicationExit, else ADP_Stopped_RunTimeErrorUnknown */
+    for (;;) sh_call(0x18, (void *)reason);
+}
+
+int sh_open(const char *name, int mode)
+{
+    uint32_t n = 0, args[3];
+    while (name[n]) n++;
+    args[0] = (uint32_t)name; args[1] = (uint32_t)mode; args[2] = n;
+    return sh_call(0x01, args);
+}
+
+int sh_read(int fd, void *buf, uint32_t len)  /* bytes NOT read */
+{
+    uint32_t args[3] = {(uint32_t)fd, (uint32_t)buf, len};
+    return sh_call(0x06, args);
+}
+
+int sh_write(int fd, const void *buf, uint32_t len)
+{
+    uint32_t args[3] = {(uint32_t)fd, (uint32_t)buf, len};
+    return sh_call(0x05, args);
+}
+
+int sh_close(int fd) { uint32_t a = (uint32_t)fd; return sh_call(0x02, &a); }
+
+uint32_t stack_peak_bytes(void)
+{
+    volatile uint32_t *p = &_stack_limit;
+    while (p < &_stack_top && *p == STACK_PAINT) p++;
+    return (uint32_t)((uint8_t *)&_stack_top - (uint8_t *)p);
+}
+
+uint32_t stack_size_bytes(void) { return (uint32_t)((uint8_t *)&_stack_top - (uint8_t *)&_stack_limit); }
+
+void reset_handler(void)
+{
+    uint32_t *src = &_data_load, *dst = &_data_start;
+    volatile uint32_t *p;
+    uint32_t sp;
+#if defined(__ARM_FP)
+    *(volatile uint32_t *)0xE000ED88u |= 0xFu << 20;   /* CPACR: full access to CP10 and CP11 (the FPU) */
+    __asm__ volatile("dsb\n\tisb" ::: "memory");
+#endif
+    while (dst < &_data_end) *dst++ = *src++;
+    for (dst = &_bss_start; dst < &_bss_end; dst++) *dst = 0;
+    __asm__ volatile("mov %0, sp" : "=r"(sp));
+    for (p = &_stack_limit; (uint32_t)p < sp - 64u; p++) *p = STACK_PAINT;   /* below the start-up frame */
+    sh_exit(main() == 0);
+}
+
+static void fault_handler(void)
+{
+    sh_write0("fault: the firmware took an exception\n");
+    sh_exit(0);
+}
+"""
+
+_M4_SEMIHOST = r"""/* ARM semihosting calls of startup.c (QEMU: -semihosting). */
+#ifndef SEMIHOST_H
+#define SEMIHOST_H
+#include <stdint.h>
+int sh_call(int op, void *arg);
+void sh_write0(const char *s);
+void sh_exit(int ok);
+int sh_open(const char *name, int mode);   /* mode 1 = "rb", 5 = "wb"; returns a handle or -1 */
+int sh_read(int fd, void *buf, uint32_t len);
+int sh_write(int fd, const void *buf, uint32_t len);
+int sh_close(int fd);
+uint32_t stack_peak_bytes(void);
+uint32_t stack_size_bytes(void);
+#endif
+"""
+
+_M4_MAIN = r"""/* Firmware harness for the Cortex-M4 under QEMU: reads windows from in.bin through semihosting, runs the student on
+   each, writes its outputs to out.bin, prints the window count and the stack's high-water mark.
+   Built with -DMMDISTILL_FLOAT_FREE it reads int8 windows and runs mmdistill_invoke_q; otherwise float32 windows and
+   mmdistill_invoke (float outputs). */
+#include <stdint.h>
+#include "semihost.h"
+#include "student.h"
+
+#ifdef MMDISTILL_FLOAT_FREE
+typedef int8_t in_t; typedef int8_t out_t;
+#define INVOKE mmdistill_invoke_q
+#else
+typedef float in_t; typedef float out_t;
+#define INVOKE mmdistill_invoke
+#endif
+
+static in_t x[MMDISTILL_INPUT_LEN];
+static out_t y[MMDISTILL_OUTPUT_LEN];
+
+static char *utoa10(uint32_t v, char *end)
+{
+    *--end = 0;
+    do { *--end = (char)('0' + v % 10u); v /= 10u; } while (v);
+    return end;
+}
+
+static void print_kv(const char *key, uint32_t v)
+{
+    char buf[16];
+    sh_write0(key); sh_write0(utoa10(v, buf + sizeof buf)); sh_write0("\n");
+}
+
+int main(void)
+{
+    uint32_t n = 0;
+    int in = sh_open("in.bin", 1), out = sh_open("out.bin", 5);
+    if (in < 0 || out < 0) { sh_write0("cannot open in.bin or out.bin\n"); return 1; }
+    while (sh_read(in, x, sizeof x) == 0) {
+        if (INVOKE(x, y) != 0) { sh_write0("invoke failed\n"); return 1; }
+        if (sh_write(out, y, sizeof y) != 0) { sh_write0("write failed\n"); return 1; }
+        n++;
+    }
+    sh_close(in); sh_close(out);
+    print_kv("windows ", n);
+    print_kv("stack_peak_bytes ", stack_peak_bytes());
+    print_kv("stack_size_bytes ", stack_size_bytes());
+    return 0;
+}
+"""
+
+_M4_LINKER = r"""/* Memory map of QEMU's MPS2 AN386 board (Cortex-M4): 4 MB of code SRAM at 0, 4 MB of data SRAM at 0x20000000.
+   The stack is a section of its own (.stack, STACK_SIZE bytes) so that `arm-none-eabi-size -A` counts it in RAM. */
+STACK_SIZE = DEFINED(STACK_SIZE) ? STACK_SIZE : 2048;
+MEMORY
+{
+  FLASH (rx)  : ORIGIN = 0x00000000, LENGTH = 4M
+  RAM   (rwx) : ORIGIN = 0x20000000, LENGTH = 4M
+}
+ENTRY(reset_handler)
+SECTIONS
+{
+  .isr_vector : { KEEP(*(.isr_vector)) } > FLASH
+  .text : { *(.text*) *(.glue_7) *(.glue_7t) } > FLASH
+  .rodata : { . = ALIGN(4); *(.rodata*) . = ALIGN(4); } > FLASH
+  .ARM.exidx : { *(.ARM.exidx*) } > FLASH
+  _data_load = LOADADDR(.data);
+  .data : { . = ALIGN(4); _data_start = .; *(.data*) . = ALIGN(4); _data_end = .; } > RAM AT > FLASH
+  .bss (NOLOAD) : { . = ALIGN(4); _bss_start = .; *(.bss*) *(COMMON) . = ALIGN(4); _bss_end = .; } > RAM
+  .stack (NOLOAD) : { . = ALIGN(8); _stack_limit = .; . += STACK_SIZE; . = ALIGN(8); _stack_top = .; } > RAM
+  /DISCARD/ : { *(.ARM.attributes) *(.comment) }
+}
+"""
+
+_M4_FILES = {"startup.c": _M4_STARTUP, "semihost.h": _M4_SEMIHOST, "m4_main.c": _M4_MAIN, "mps2_an386.ld": _M4_LINKER}
+M4_FLAGS = ("-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", "-O2", "-std=c99", "-Wall", "-Wextra", "-Werror",
+            "-ffunction-sections", "-fdata-sections", "-ffreestanding")
+
+def _tool(cmd: list, what: str) -> subprocess.CompletedProcess:
+    "Run a toolchain command; a RuntimeError with its output when it fails."
+    r = subprocess.run([str(c) for c in cmd], capture_output=True, text=True)
+    if r.returncode: raise RuntimeError(f"{what} failed ({' '.join(map(str, cmd))}):\n{r.stdout}{r.stderr}")
+    return r
+
+def _need(*tools: str) -> None:
+    "A FileNotFoundError naming the tools that are not on PATH and how to get them."
+    missing = [t for t in tools if shutil.which(t) is None]
+    if missing: raise FileNotFoundError(f"{', '.join(missing)} not on PATH: install the Arm GNU toolchain (apt-get install gcc-arm-none-eabi; "
+                                        "`make test-firmware` installs it)" if any(t.startswith("arm-") for t in missing)
+                                        else f"{', '.join(missing)} not on PATH: install gcc and binutils (apt-get install gcc)")
+
+def link_cortex_m4(c_dir, work=None, float_free: bool | None = None, stack_size: int = 1024, name: str = "student") -> Path:
+    "The firmware ELF for a Cortex-M4 (QEMU's MPS2 AN386 board): the C of `export_c`, a minimal start-up, a semihosting harness and a linker script, linked with arm-none-eabi-gcc."
+    c_dir = Path(c_dir)
+    info = _c_header(c_dir, name)
+    float_free = info["float_free"] if float_free is None else float_free
+    if not float_free and info["float_free"]: raise ValueError(f"{c_dir} holds a float-free build: it has no mmdistill_invoke; pass float_free=True")
+    if not isinstance(stack_size, int) or stack_size < 256 or stack_size % 8:
+        raise ValueError(f"stack_size must be a multiple of 8, at least 256 bytes, got {stack_size!r}")
+    _need("arm-none-eabi-gcc")
+    work = Path(work) if work is not None else c_dir / "cortex_m4"
+    work.mkdir(parents=True, exist_ok=True)
+    for f, text in _M4_FILES.items(): (work / f).write_text(text.replace('"student.h"', f'"{name}.h"'), encoding="ascii")
+    flags = [*M4_FLAGS, *(["-DMMDISTILL_FLOAT_FREE"] if float_free else [])]
+    objs = []
+    for src, extra in ((work / "startup.c", ["-fno-tree-loop-distribute-patterns"]), (c_dir / f"{name}.c", []), (work / "m4_main.c", [])):
+        obj = work / f"{src.stem}.o"
+        _tool(["arm-none-eabi-gcc", *flags, *extra, "-I", c_dir, "-I", work, "-c", src, "-o", obj], "compiling for the Cortex-M4")
+        objs.append(obj)
+    elf = work / "firmware.elf"
+    _tool(["arm-none-eabi-gcc", *flags, "-nostdlib", "-nostartfiles", "-T", work / "mps2_an386.ld", f"-Wl,--defsym=STACK_SIZE={stack_size}",
+           "-Wl,--gc-sections", *objs, "-lgcc", "-o", elf], "linking for the Cortex-M4")
+    return elf
+
+def elf_sizes(elf, size_tool: str = "arm-none-eabi-size") -> dict:
+    "Section sizes of a linked ELF (`size -A`) and what they add up to: flash = .isr_vector + .text + .rodata + .ARM.exidx + .data, RAM = .data + .bss + .stack."
+    _need(size_tool)
+    out = _tool([size_tool, "-A", elf], "reading section sizes").stdout
+    sec = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\.\S+)\s+(\d+)\s+\d+", out, re.M)}
+    flash = sum(sec.get(s, 0) for s in (".isr_vector", ".text", ".rodata", ".ARM.exidx", ".data"))
+    ram = sum(sec.get(s, 0) for s in (".data", ".bss", ".stack"))
+    return {"sections": sec, "flash_bytes": flash, "ram_bytes": ram, "size_A": out}
+
+
+# %% ../nbs/20_firmware.ipynb #12d36f37
+def host_sizes(c_dir, cc: str = "gcc", flags=C_FLAGS, name: str = "student") -> dict:
+    "Flash and RAM of the C build's object compiled for this machine (`size -A`): flash = .text + .rodata + .data, RAM = .data + .bss (no stack)."
+    c_dir = Path(c_dir)
+    info = _c_header(c_dir, name)
+    _need(cc, "size")
+    with tempfile.TemporaryDirectory(prefix="mmdistill-c-") as tmp:
+        obj = Path(tmp) / f"{name}.o"
+        cmd = [cc, *flags, *(["-DMMDISTILL_FLOAT_FREE"] if info["float_free"] else []), "-I", str(c_dir), "-c", str(c_dir / f"{name}.c"), "-o", str(obj)]
+        _tool(cmd, "compiling the generated C")
+        out = _tool(["size", "-A", obj], "reading section sizes").stdout
+    sec = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\.\S+)\s+(\d+)\s+\d+", out, re.M)}
+    pick = lambda *prefixes: sum(v for k, v in sec.items() if k.split(".")[1] in prefixes)
+    return {"sections": sec, "flash_bytes": pick("text", "rodata", "data"), "ram_bytes": pick("data", "bss"), "compile": " ".join([cc, *flags, "-c"])}
+
+def c_footprint(c_dir, name: str = "student", stack_size: int = 1024) -> dict:
+    "Flash and RAM of the C build measured from a build, and where they come from: a linked Cortex-M4 ELF when arm-none-eabi-gcc is on PATH, else the host's object (labelled, not an MCU figure)."
+    if shutil.which("arm-none-eabi-gcc") and shutil.which("arm-none-eabi-size"):
+        with tempfile.TemporaryDirectory(prefix="mmdistill-m4-") as tmp:
+            s = elf_sizes(link_cortex_m4(c_dir, tmp, stack_size=stack_size, name=name))
+        return {"target": "cortex-m4", "flash_bytes": s["flash_bytes"], "ram_bytes": s["ram_bytes"], "sections": s["sections"],
+                "source": (f"arm-none-eabi-size -A of the student linked for a Cortex-M4 ({' '.join(M4_FLAGS[:4])}) with a minimal start-up, "
+                           f"a semihosting harness and a {stack_size}-byte stack (link_cortex_m4): flash = .isr_vector + .text + .rodata + "
+                           ".ARM.exidx + .data, RAM = .data + .bss + .stack")}
+    s = host_sizes(c_dir, name=name)
+    return {"target": f"host {platform.machine() or 'cpu'} (not an MCU figure)", "flash_bytes": s["flash_bytes"], "ram_bytes": s["ram_bytes"],
+            "sections": s["sections"],
+            "source": f"size -A of student.o ({s['compile']}) on this machine: flash = .text + .rodata + .data, RAM = .data + .bss, no stack, no start-up",
+            "mcu": "no arm-none-eabi-gcc on PATH: install it (apt-get install gcc-arm-none-eabi; `make test-firmware` installs it) for Cortex-M4 figures"}
+

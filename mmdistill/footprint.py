@@ -4,7 +4,7 @@
 
 # %% ../nbs/15_footprint.ipynb #06756b35
 from __future__ import annotations
-import re
+import re, warnings
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +14,7 @@ from .core import check_positive_int
 from .export import load_onnx, onnx_file, require_onnx
 
 # %% auto #0
-__all__ = ['mcu_summary', 'export_c_header']
+__all__ = ['mcu_summary', 'export_onnx_c_array', 'export_c_header']
 
 # %% ../nbs/15_footprint.ipynb #f0ff57e0
 _FLOAT_TYPES = ("float32", "float16", "float64", "bfloat16")
@@ -117,14 +117,16 @@ def _is_quantized(graph, const: set) -> bool:
                (n.op_type == "QuantizeLinear" and n.input[0] not in const) for n in graph.node)
 
 def _live_ranges(graph, const: set, quantized: bool) -> tuple:
-    "The nodes that run, and `{activation: [first step, last step]}` along them (graph inputs from -1, outputs past the end)."
+    "The nodes that run, and `{activation: [first step, last step]}` along them (graph inputs from -1, outputs past the end); Q/DQ pairs folded."
     live, alias = {}, {}
     root = lambda x: alias.get(x, x)
     for i in graph.input:
         if i.name not in const: live[i.name] = [-1, -1]
+    inputs = set(live)
     nodes = [n for n in graph.node if not all(x in const for x in n.output if x)]
     for step, n in enumerate(nodes):
-        if quantized and n.op_type in ("QuantizeLinear", "DequantizeLinear") and n.input[0] not in const:
+        fold = n.op_type == "DequantizeLinear" or (n.op_type == "QuantizeLinear" and n.input[0] not in inputs)  # an input's own QuantizeLinear makes an int8 copy
+        if quantized and fold and n.input[0] not in const:
             alias[n.output[0]] = root(n.input[0])  # a Q/DQ pair on an activation is one int8 tensor
             live[root(n.input[0])][1] = step
             continue
@@ -155,6 +157,19 @@ def _live_bytes(live: dict, sizes: dict, num_steps: int) -> list:
     return [sum(sizes[x] for x, (first, last) in live.items() if first <= step <= last) for step in range(-1, num_steps)]
 
 # %% ../nbs/15_footprint.ipynb #5c4b4faf
+def _assumptions(quantized: bool, activation_bytes: int | None) -> list:
+    "What `peak_activation_bytes` assumes, in words."
+    sizes = (f"floating-point tensors at {activation_bytes} bytes a value, the inputs included" if activation_bytes else
+             "a fused integer runtime: a QuantizeLinear/DequantizeLinear pair on an activation is one int8 tensor (1 byte a value); "
+             "each model input at its dtype (a float32 window is 4 bytes a value, the caller's buffer) until its QuantizeLinear "
+             "has made the int8 copy" if quantized else "every tensor at its dtype (4 bytes a float32 value)")
+    return ["batch 1; the nodes run one at a time in the graph's order",
+            "a tensor is held from the node that writes it to its last reader (graph outputs to the end); no in-place reuse, "
+            "no runtime scratch buffers (im2col and the like), no If/Loop subgraphs", sizes,
+            "constants, and tensors computed from constants only, are in flash, not RAM",
+            "an estimate from the graph, not a measurement: the flash and RAM of a build are measured by mmdistill.firmware "
+            "(c_footprint, host_sizes, link_cortex_m4 with elf_sizes)"]
+
 def mcu_summary(onnx_path, activation_bytes: int | None = None) -> dict:
     "Flash (weights, file) and RAM (peak activations) needs, parameters and multiply-accumulates of an ONNX model at batch 1."
     path = onnx_file(onnx_path)
@@ -171,6 +186,8 @@ def mcu_summary(onnx_path, activation_bytes: int | None = None) -> dict:
     per_element = activation_bytes or (1 if quantized else None)
     nodes, live = _live_ranges(g, const, quantized)
     sizes, unsized = _activation_sizes(live, types, per_element)
+    inputs = [i.name for i in g.input if i.name in live]
+    if activation_bytes is None: sizes.update(_activation_sizes(inputs, types, None)[0])  # the caller's buffers, at their dtype
     timeline = _live_bytes(live, sizes, len(nodes))
     peak = max(timeline)
     step = timeline.index(peak) - 1
@@ -181,15 +198,16 @@ def mcu_summary(onnx_path, activation_bytes: int | None = None) -> dict:
             "activation_bytes_per_element": per_element or "dtype", "quantized": quantized,
             "input_shapes": {i.name: shape(i.name) for i in g.input if i.name not in const},
             "opset": next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None),
-            "unknown_shapes": sorted(unknown | unsized)}
+            "unknown_shapes": sorted(unknown | unsized), "input_bytes": {i: sizes[i] for i in inputs},
+            "assumptions": _assumptions(quantized, activation_bytes)}
 
 # %% ../nbs/15_footprint.ipynb #1c863d77
 _C_KEYWORDS = set("auto break case char const continue default do double else enum extern float for goto if inline int long "
                   "register restrict return short signed sizeof static struct switch typedef union unsigned void volatile "
                   "while _Bool _Complex _Imaginary alignas alignof bool".split())
 
-def export_c_header(onnx_path, header_path, var_name: str = "mmdistill_model", alignment: int = 16, bytes_per_line: int = 12) -> Path:
-    "Write a model file as a C header: `const unsigned char var_name[]` (aligned) and `const unsigned int var_name_len`."
+def export_onnx_c_array(onnx_path, header_path, var_name: str = "mmdistill_model", alignment: int = 16, bytes_per_line: int = 12) -> Path:
+    "The ONNX file's bytes as a C array in a header, for an on-device ONNX interpreter: `const unsigned char var_name[]` (aligned) and `var_name_len`."
     data = onnx_file(onnx_path).read_bytes()
     if not isinstance(var_name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", var_name) or var_name in _C_KEYWORDS:
         raise ValueError(f"var_name {var_name!r} is not a valid C identifier; use letters, digits and underscores, "
@@ -201,7 +219,7 @@ def export_c_header(onnx_path, header_path, var_name: str = "mmdistill_model", a
     guard, align = f"{var_name.upper()}_H", f"{var_name.upper()}_ALIGN"
     lines = [", ".join(f"0x{b:02x}" for b in data[i:i + bytes_per_line]) for i in range(0, len(data), bytes_per_line)]
     text = "\n".join([
-        f"/* {Path(onnx_path).name}: {len(data)} bytes, written by mmdistill {mmdistill.__version__} (export_c_header). */",
+        f"/* {Path(onnx_path).name}: {len(data)} bytes, written by mmdistill {mmdistill.__version__} (export_onnx_c_array). */",
         f"/* Define the array in exactly one .c file; elsewhere declare: extern const unsigned char {var_name}[]; */",
         f"#ifndef {guard}", f"#define {guard}", "",
         "#if defined(__GNUC__) || defined(__clang__)", f"#define {align} __attribute__((aligned({alignment})))",
@@ -212,3 +230,9 @@ def export_c_header(onnx_path, header_path, var_name: str = "mmdistill_model", a
     header_path.parent.mkdir(parents=True, exist_ok=True)
     header_path.write_text(text, encoding="ascii")
     return header_path
+
+def export_c_header(onnx_path, header_path, var_name: str = "mmdistill_model", alignment: int = 16, bytes_per_line: int = 12) -> Path:
+    "Deprecated: `export_onnx_c_array` (the file's bytes as a C array); `mmdistill.firmware.export_c` writes C that runs the model."
+    warnings.warn("export_c_header is deprecated: it is export_onnx_c_array, the ONNX file's bytes as a C array for an on-device ONNX "
+                  "interpreter; for firmware that runs the model itself use mmdistill.firmware.export_c", FutureWarning, stacklevel=2)
+    return export_onnx_c_array(onnx_path, header_path, var_name, alignment, bytes_per_line)

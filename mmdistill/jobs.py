@@ -4,7 +4,7 @@
 
 # %% ../nbs/17_jobs.ipynb #bf03e958
 from __future__ import annotations
-import os, shutil, time
+import json, os, shutil, time
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
@@ -17,10 +17,11 @@ from .datasets import load_hapt
 from .evaluate import classification_metrics, knn_evaluate, predict, save_json
 from .explore import pca_2d, plot_confusion_matrix, plot_history, render_embedding_map
 from .export import export_onnx
-from .firmware import export_c, verify_c
-from .footprint import export_c_header, mcu_summary
+from .firmware import c_footprint, export_c, verify_c
+from .footprint import mcu_summary
 from .quantize import benchmark_onnx, layer_sensitivity, quantization_advice, quantize_onnx, verify_quantization
-from .recipes import DemoConfig, fit_hapt_student, fit_hapt_teacher, hapt_targets
+from .distill import mcu_student
+from .recipes import DemoConfig, fit_hapt_student, fit_hapt_teacher, hapt_targets, hapt_teacher
 from .train import RunFolderError
 
 # %% auto #0
@@ -68,16 +69,25 @@ def export_student(student: torch.nn.Module, data: dict, out: Path, cfg: DemoCon
     return fp32, int8
 
 # %% ../nbs/17_jobs.ipynb #ca648a13
-def measure_student(fp32: dict, int8: dict, out: Path) -> dict:
-    "Latency and throughput of the FP32 and INT8 files (1 thread), the INT8 model's footprint, and `out/student_int8.h`."
+def measure_student(fp32: dict, int8: dict, out: Path | None = None) -> dict:
+    "Latency and throughput of the FP32 and INT8 files (1 thread) and the INT8 graph's footprint estimate (`out` is not used: the firmware ships)."
     bench32, bench8 = benchmark_onnx(fp32["path"], threads=1), benchmark_onnx(int8["path"], threads=1)
-    mcu = mcu_summary(int8["path"])
-    export_c_header(int8["path"], out / "student_int8.h", var_name="hapt_student_int8")
-    return {"fp32": bench32, "int8": bench8, "mcu": mcu}
+    return {"fp32": bench32, "int8": bench8, "mcu": mcu_summary(int8["path"])}
 
 # %% ../nbs/17_jobs.ipynb #0a93c482
-def build_firmware(int8: dict, test, out: Path) -> dict:
-    "The INT8 student as portable C in `out/firmware` (`student.c`, `student.h`), compiled on the host and checked on every `test` window."
+def _gate_summary(g: dict) -> dict:
+    "The figures of a gate's verdict the report keeps: the artifact, both accuracies, the change, the verdict."
+    a = g["artifact"]
+    return {"kind": a["kind"], "path": Path(a["path"]).name, "runner": a.get("runner"), "accuracy": g["int8"], "fp32_accuracy": g["fp32"],
+            "change": g["change"], "accepted": bool(g["accepted"]), "rule": g.get("rule"), "n": g["n"]}
+
+def _measured(folder: Path) -> dict:
+    "The C build's flash and RAM from `c_footprint`, or why there are none."
+    try: return c_footprint(folder)
+    except (FileNotFoundError, RuntimeError) as e: return {"why": f"no build measured: {e}"}
+
+def build_firmware(int8: dict, test, out: Path, fp32: dict | None = None, threshold: float = 0.01) -> dict:
+    "The INT8 student as portable C in `out/firmware`, checked against onnxruntime on every `test` window, judged by the gate against `fp32`, its flash and RAM measured from a build."
     folder = out / "firmware"
     c = export_c(int8["path"], folder)
     record = {"header": Path(c["header"]).name, "source": Path(c["source"]).name, "arena_bytes": c["arena_bytes"],
@@ -88,7 +98,10 @@ def build_firmware(int8: dict, test, out: Path) -> dict:
         v = verify_c(int8["path"], folder, test)
         record.update(verified=True, n=v["n"], accuracy=v["accuracy"]["c"], compile=v["compile"],
                       vs_int8_graph=v["vs_onnxruntime_unfused"], vs_onnxruntime_session=v["vs_onnxruntime"])
+        if fp32 is not None:
+            record["gate"] = _gate_summary(verify_quantization(fp32["path"], folder, test, metric="accuracy", threshold=threshold))
         (folder / "harness").unlink(missing_ok=True)   # the host binary; harness.c stays as an example caller
+    record["footprint"] = _measured(folder)
     save_json(record, folder / "verification.json")
     return record
 
@@ -105,8 +118,26 @@ def write_plots(out: Path, histories: dict, teacher_eval: dict, classes: list) -
     return list(figures)
 
 # %% ../nbs/17_jobs.ipynb #790e2fee
+_ONNX_FLASH = "the INT8 ONNX file's size (an on-device ONNX interpreter adds its own code)"
+_ONNX_RAM = "an estimate from the graph (mcu_summary: peak activations at batch 1 in a fused integer runtime), not a build"
+
+def _artifacts(shipped: dict) -> dict:
+    "Each shipped artifact's test accuracy, flash and RAM, and where each figure comes from."
+    gate, m, f = shipped["gate"], shipped["measured"], shipped.get("firmware") or {}
+    out = {"onnx": {"path": Path(shipped["int8"]["path"]).name, "accuracy": gate["int8"], "accuracy_from": "onnxruntime on the test subjects",
+                    "flash_bytes": shipped["int8"]["int8_size_bytes"], "flash_from": _ONNX_FLASH,
+                    "ram_bytes": m["mcu"]["peak_activation_bytes"], "ram_from": _ONNX_RAM}}
+    if f:
+        fp = f.get("footprint") or {}
+        out["c"] = {"path": "firmware/", "accuracy": (f.get("gate") or {}).get("accuracy", f.get("accuracy")),
+                    "accuracy_from": f"the C build compiled on the host ({f.get('compile', 'not compiled')})" if f.get("verified") else f.get("why"),
+                    "flash_bytes": fp.get("flash_bytes"), "ram_bytes": fp.get("ram_bytes"), "target": fp.get("target"),
+                    "flash_from": fp.get("source", fp.get("why")), "ram_from": fp.get("source", fp.get("why"))}
+        if fp.get("mcu"): out["c"]["mcu"] = fp["mcu"]
+    return out
+
 def demo_report(cfg: DemoConfig, teacher: dict, students: dict, shipped: dict, seconds: dict, plots: list, classes: list) -> dict:
-    "The main job's report: settings, versions, each model's test figures, the INT8 gate's verdict, stage times and plot names."
+    "The main job's report: settings, versions, each model's test figures, the gate's verdict on each artifact, their flash and RAM, stage times and plot names."
     t, gate, m = teacher, shipped["gate"], shipped["measured"]
     student = lambda s: {"accuracy": s["accuracy"], "params": count_parameters(s["model"])["total"],
                          "val_accuracy": max(h["val_accuracy"] for h in s["history"])}
@@ -123,6 +154,8 @@ def demo_report(cfg: DemoConfig, teacher: dict, students: dict, shipped: dict, s
                  "throughput_per_s": m["int8"]["throughput_samples_per_s"], "macs": m["mcu"]["macs"],
                  "peak_activation_bytes": m["mcu"]["peak_activation_bytes"], "weight_bytes": m["mcu"]["weight_bytes"]},
         "firmware": shipped.get("firmware"),
+        "gates": {"onnx": _gate_summary(gate), "c": (shipped.get("firmware") or {}).get("gate")},
+        "artifacts": _artifacts(shipped),
         "accepted": bool(gate["accepted"]), "threshold": cfg.threshold, "accuracy_change": gate["change"],
         "seconds": seconds, "plots": plots, "classes": classes,
     }
@@ -137,6 +170,26 @@ def _firmware_lines(f: dict | None) -> list:
     same = "identical" if g["predictions_identical"] else f"**{g['predictions_differing']} differ**"
     return [f"Firmware: {where}: test accuracy {100 * f['accuracy']:.1f}% on {f['n']:,} windows; predictions {same} to the INT8 "
             f"model's ({g['off_by_1_lsb']:,} outputs 1 LSB off, {g['off_by_more']:,} more)."]
+
+def _artifact_rows(r: dict) -> list:
+    "The report's table of shipped artifacts: accuracy, the gate's verdict, flash and RAM, and where the figures come from."
+    arts, gates = r.get("artifacts") or {}, r.get("gates") or {}
+    if not arts: return []
+    verdict = lambda k: "" if not gates.get(k) else "accepted" if gates[k]["accepted"] else "**REJECTED**"
+    num = lambda v, pre="": "" if v is None else f"{pre}{v:,}"
+    rows = ["", "| shipped artifact | test accuracy | gate | flash (bytes) | RAM (bytes) | where the figures come from |", "|---|---|---|---|---|---|"]
+    o = arts.get("onnx")
+    if o: rows.append(f"| INT8 ONNX `{o['path']}` | {100 * o['accuracy']:.1f}% | {verdict('onnx')} | {num(o['flash_bytes'])} (file) | "
+                      f"{num(o['ram_bytes'], '~')} (estimate) | onnxruntime; file size; peak activations from the graph (mcu_summary) |")
+    c = arts.get("c")
+    if c:
+        acc = "" if c.get("accuracy") is None else f"{100 * c['accuracy']:.1f}%"
+        where = ("Cortex-M4 build: arm-none-eabi-size of the linked ELF (start-up, harness, 1 KB stack)" if c.get("target") == "cortex-m4"
+                 else f"{c['target']}: size of the object, no stack; `make test-firmware` installs arm-none-eabi-gcc for Cortex-M4 figures"
+                 if c.get("target") else (c.get("flash_from") or "not measured"))
+        rows.append(f"| C build `{c['path']}` | {acc} | {verdict('c')} | {num(c.get('flash_bytes'))} | {num(c.get('ram_bytes'))} | "
+                    f"host gcc build; {where} |")
+    return rows + [""]
 
 def report_markdown(r: dict) -> str:
     "The demo report as a Markdown table (sizes in KB, accuracies in %, latency in ms)."
@@ -155,7 +208,7 @@ def report_markdown(r: dict) -> str:
     lines += ["", f"INT8 vs FP32: {100 * r['accuracy_change']:+.2f} points, threshold -{100 * r['threshold']:.2f} points: **{verdict}**{weights}.",
               f"INT8 student: {r['int8']['macs']:,} multiply-accumulates, ~{r['int8']['peak_activation_bytes']:,} bytes of peak "
               f"activations, {r['int8']['weight_bytes']:,} bytes of weights.",
-              *_firmware_lines(r.get("firmware")),
+              *_firmware_lines(r.get("firmware")), *_artifact_rows(r),
               "Seconds per stage: " + ", ".join(f"{k} {v:.0f}" for k, v in r["seconds"].items()) + "."]
     if "config" in r:
         c = r["config"]
@@ -164,30 +217,56 @@ def report_markdown(r: dict) -> str:
     return "\n".join(lines) + "\n"
 
 # %% ../nbs/17_jobs.ipynb #6d94c02d
-def _demo_stages(out: Path, cfg: DemoConfig, progress: bool = False) -> dict:
-    "The demo's stages, each writing into `out`; the report (also `out/report.json` and `out/report.md`)."
-    seconds, start = {}, time.perf_counter()
+def _finished(folder: Path, epochs: int) -> list | None:
+    "The history of a training stage that ran all its `epochs` into `folder` and kept its best weights; None for one cut short."
+    if not ((folder / "history.json").is_file() and (folder / "best.safetensors").is_file()): return None
+    try: history = json.loads((folder / "history.json").read_text())
+    except ValueError: return None
+    return history if isinstance(history, list) and len(history) == epochs else None
+
+def _stage_model(name: str, folder: Path, cfg: DemoConfig) -> torch.nn.Module:
+    "The best weights of a finished stage, in a model built as the recipe builds it."
+    model = (hapt_teacher(dim=cfg.teacher_dim, summary=cfg.teacher_summary, dropout=cfg.teacher_dropout) if name == "teacher"
+             else mcu_student(channels=cfg.student_channels))
+    return load_checkpoint(folder / "best.safetensors", model)[0].eval()
+
+def _demo_stages(out: Path, cfg: DemoConfig, progress: bool = False, reuse: bool = False) -> dict:
+    "The demo's stages, each writing into `out` (with `reuse`, training stages that finished there are loaded, not run); the report (also `out/report.json` and `out/report.md`)."
+    seconds, start, reused = {}, time.perf_counter(), []
+    def kept(name: str, epochs: int) -> dict | None:
+        "A finished stage's model and history when reusing (a stage cut short is deleted, to run again)."
+        h = _finished(out / name, epochs) if reuse and (name != "student_kd" or "teacher" in reused) else None
+        if h is None: shutil.rmtree(out / name, ignore_errors=True); return None
+        reused.append(name)
+        return {"model": _stage_model(name, out / name, cfg), "history": h}
     with timed(seconds, "data"): data = {s: load_hapt(s) for s in ("train", "val", "test")}
     classes = list(data["train"].classes)
     with timed(seconds, "teacher"):
-        run = fit_hapt_teacher(data, out / "teacher", cfg, progress)
-        teacher = {"model": run.load_best().eval(), "history": run.history}
+        teacher = kept("teacher", cfg.teacher_epochs)
+        if teacher is None:
+            run = fit_hapt_teacher(data, out / "teacher", cfg, progress)
+            teacher = {"model": run.load_best().eval(), "history": run.history}
     with timed(seconds, "teacher_eval"): teacher.update(evaluate_teacher(teacher["model"], data, classes))
     students = {}
     for name, t in (("student_scratch", None), ("student_kd", teacher["model"])):
-        with timed(seconds, name): students[name] = train_student(data, out / name, cfg, teacher=t, progress=progress)
+        with timed(seconds, name):
+            s = kept(name, cfg.student_epochs)
+            students[name] = ({**s, "accuracy": head_accuracy(s["model"], data["test"])} if s is not None else
+                              train_student(data, out / name, cfg, teacher=t, progress=progress))
     shipped = {}
     with timed(seconds, "export_quantize"): shipped["fp32"], shipped["int8"] = export_student(students["student_kd"]["model"], data, out, cfg)
     with timed(seconds, "verify"):
         shipped["gate"] = verify_quantization(shipped["fp32"]["path"], shipped["int8"]["path"], data["test"], metric="accuracy",
                                               threshold=cfg.threshold)
     with timed(seconds, "benchmark"): shipped["measured"] = measure_student(shipped["fp32"], shipped["int8"], out)
-    with timed(seconds, "firmware"): shipped["firmware"] = build_firmware(shipped["int8"], data["test"], out)
+    with timed(seconds, "firmware"):
+        shipped["firmware"] = build_firmware(shipped["int8"], data["test"], out, fp32=shipped["fp32"], threshold=cfg.threshold)
     histories = {"teacher": teacher["history"], "student alone": students["student_scratch"]["history"],
                  "student distilled": students["student_kd"]["history"]}
     with timed(seconds, "plots"): plots = write_plots(out, histories, teacher, classes)
     seconds["total"] = round(time.perf_counter() - start, 2)
     report = demo_report(cfg, teacher, students, shipped, seconds, plots, classes)
+    if reuse: report["resumed"] = {"reused": reused, "retrained": [n for n in ("teacher", "student_scratch", "student_kd") if n not in reused]}
     save_json(report, out / "report.json")
     (out / "report.md").write_text(report_markdown(report))
     return report
@@ -195,9 +274,37 @@ def _held(out: Path) -> list:
     "The names in folder `out` ([] when it is missing or empty)."
     return sorted(p.name for p in out.iterdir()) if out.is_dir() else []
 
+def _alive(pid: int) -> bool:
+    "Whether process `pid` is running."
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: return True
+    return True
+
+def _interrupted(out: Path, cfg: DemoConfig) -> Path:
+    "The interrupted run of `out` to resume, checked against `cfg` and taken over as this process's `out.tmp-<pid>`; a RunFolderError saying why not."
+    found = sorted((p for p in out.parent.glob(f"{out.name}.tmp-*") if (p / "INCOMPLETE").is_file()), key=lambda p: p.stat().st_mtime)
+    if not found: raise RunFolderError(f"nothing to resume: no interrupted run of {out} ({out.name}.tmp-<pid> with an INCOMPLETE file) in "
+                                       f"{out.parent}; run the demo without resume")
+    work, pid = found[-1], found[-1].name.rpartition("-")[2]
+    if pid.isdigit() and int(pid) != os.getpid() and _alive(int(pid)):
+        raise RunFolderError(f"{work} belongs to process {pid}, which is still running: wait for it to finish, or stop it first")
+    if not (work / "settings.json").is_file():
+        raise RunFolderError(f"{work} records no settings (settings.json: an older mmdistill started it), so it cannot be resumed "
+                             "safely: delete it and run the demo afresh")
+    before, now = json.loads((work / "settings.json").read_text()), json.loads(json.dumps(asdict(cfg)))
+    diff = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+    if diff: raise RunFolderError(f"{work} was run with other settings (" + ", ".join(f"{k}={before.get(k)!r} there, {now.get(k)!r} now" for k in diff)
+                                  + "); resume it with the same settings (the same --recipe, --config and flags), or delete it and run afresh")
+    mine = out.with_name(f"{out.name}.tmp-{os.getpid()}")
+    if work != mine:
+        if mine.exists(): shutil.rmtree(mine)
+        os.replace(work, mine)
+    return mine
+
 def run_demo(out: str | os.PathLike = "runs/demo", config: DemoConfig | None = None, progress: bool = False,
-             overwrite: bool = False) -> dict:
-    "The main job on HAPT: teacher → evaluation → acc-only student (alone and distilled) → INT8 ONNX with an accuracy gate; built in `out.tmp-<pid>` (marked INCOMPLETE) and swapped into `out` when complete."
+             overwrite: bool = False, resume: bool = False) -> dict:
+    "The main job on HAPT: teacher → evaluation → acc-only student (alone and distilled) → INT8 ONNX and C with an accuracy gate; built in `out.tmp-<pid>` (marked INCOMPLETE) and swapped into `out` when complete; `resume` continues an interrupted one."
     cfg, out = config or DemoConfig(), Path(out)
     if out.exists() and not out.is_dir(): raise NotADirectoryError(f"out={str(out)!r} is a file; the demo needs a folder")
     held = _held(out)
@@ -206,14 +313,18 @@ def run_demo(out: str | os.PathLike = "runs/demo", config: DemoConfig | None = N
         raise RunFolderError(f"{out} already holds {'an interrupted run (INCOMPLETE) ' if 'INCOMPLETE' in held else ''}files ({listed}); "
                              "the demo does not write into another run: pass overwrite=True (`mmdistill demo --overwrite`) to replace "
                              "it once the new run is complete, or choose another folder (--out)")
-    work = out.with_name(f"{out.name}.tmp-{os.getpid()}")
-    if work.exists(): shutil.rmtree(work)   # this process's own leftover (an earlier call interrupted here)
-    work.mkdir(parents=True)
-    (work / "INCOMPLETE").write_text(f"An unfinished mmdistill demo run (process {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}), "
-                                     f"not a result. A completed run replaces {out} with this folder; an interrupted one leaves "
-                                     "it here: delete it.\n")
-    report = _demo_stages(work, cfg, progress)
-    (work / "INCOMPLETE").unlink()
+    if resume: work = _interrupted(out, cfg)
+    else:
+        work = out.with_name(f"{out.name}.tmp-{os.getpid()}")
+        if work.exists(): shutil.rmtree(work)   # this process's own leftover (an earlier call interrupted here)
+        work.mkdir(parents=True)
+        save_json(asdict(cfg), work / "settings.json")   # what a resume must match
+    (work / "INCOMPLETE").write_text(f"An unfinished mmdistill demo run (process {os.getpid()}, {'resumed' if resume else 'started'} "
+                                     f"{time.strftime('%Y-%m-%d %H:%M:%S')}), not a result. A completed run replaces {out} with this "
+                                     "folder; an interrupted one leaves it here: resume it with run_demo(out, resume=True) "
+                                     "(`mmdistill demo --resume`, the same settings), or delete it.\n")
+    report = _demo_stages(work, cfg, progress, reuse=resume)
+    for f in ("INCOMPLETE", "settings.json"): (work / f).unlink()
     old = out.with_name(f"{out.name}.old-{os.getpid()}")
     if out.exists(): os.replace(out, old)   # the earlier run stays whole until the new one is
     os.replace(work, out)

@@ -691,15 +691,65 @@ def _onnx_artifact(fp32_path, int8_path, threads) -> tuple:
     artifact = {"kind": "onnx", "path": str(int8_path), "size_bytes": Path(int8_path).stat().st_size, "runner": "onnxruntime"}
     return artifact, outputs, onnx_metadata(m8).get("quantization")
 
+_ARTIFACTS = ("an INT8 ONNX file (.onnx), the folder written by mmdistill.firmware.export_c (student.c and student.h) or its "
+              "student.c / student.h")
+
+def _artifact_kind(path) -> str:
+    "'onnx' or 'c': what `verify_quantization` judges at `path`; an error naming the accepted kinds for anything else."
+    if hasattr(path, "graph"): return "onnx"
+    p = Path(path)
+    if p.is_dir() or p.suffix in (".c", ".h"): return "c"
+    if p.suffix == ".espdl":
+        raise ValueError(f"{p} is an ESP-DL model (.espdl): judge it with mmdistill.espdl.verify_espdl, which runs it with Espressif's "
+                         f"esp-ppq; verify_quantization takes {_ARTIFACTS}")
+    if p.suffix == ".onnx": return "onnx"
+    if not p.exists(): raise FileNotFoundError(f"no artifact at {p}: verify_quantization takes {_ARTIFACTS}")
+    try: _read_onnx(p, "verify_quantization")
+    except ValueError as e: raise ValueError(f"{p} is not an artifact verify_quantization knows ({e}); it takes {_ARTIFACTS}") from None
+    return "onnx"
+
+def _c_artifact(fp32_path, c_path) -> tuple:
+    "The C build of `export_c` as a gate artifact: its description and a function giving its float outputs (compiled on the host)."
+    from mmdistill.firmware import C_FLAGS, _c_header, c_outputs, host_sizes
+    p = Path(c_path)
+    c_dir, name = (p, "student") if p.is_dir() else (p.parent, p.stem)
+    info, specs = _c_header(c_dir, name), _input_specs(fp32_path)
+    name_in = info["input_name"] if info["input_name"] is not None else (next(iter(specs)) if len(specs) == 1 else None)
+    if name_in not in specs:
+        raise ValueError(f"the C build in {c_dir} takes {name_in!r}, the FP32 model's inputs are {list(specs)}; "
+                         "give the FP32 model the C was generated from (export_c of its INT8 model)")
+    dims = specs[name_in][0][1:]
+    if None not in dims and int(np.prod(dims)) != info["input_len"]:
+        raise ValueError(f"the C build in {c_dir} takes windows of {info['input_len']} values, the FP32 model's {name_in!r} has "
+                         f"{int(np.prod(dims))} ({specs[name_in][0]}); give the FP32 model the C was generated from")
+    def outputs(inputs, output, batch_size):
+        if info["output_name"] is not None and output != info["output_name"]:
+            raise ValueError(f"the C build in {c_dir} gives {info['output_name']!r}, not {output!r}; judge it on output={info['output_name']!r}")
+        return c_outputs(c_dir, inputs[name_in], name=name)
+    entry = ("mmdistill_invoke_q on windows quantized with the header's input scale (float-free)" if info["float_free"]
+             else "mmdistill_invoke")
+    sizes = host_sizes(c_dir, name=name)
+    artifact = {"kind": "c", "path": str(c_dir), "runner": f"gcc {' '.join(C_FLAGS)} host build, {entry}",
+                "size_bytes": sizes["flash_bytes"], "size_from": "host object (size -A): .text + .rodata + .data, not an MCU figure",
+                "ram_bytes": sizes["ram_bytes"]}
+    return artifact, outputs, None
+
 def verify_quantization(fp32_path, int8_path, data, metric: str = "accuracy", threshold: float | None = None,
                         target=None, output: str | None = None, units: str | None = None, batch_size: int = 256,
                         num_samples: int | None = None, seed: int = 0, threads: int | None = None, *,
                         allow_chance: bool = False, allow_unnormalised: bool = False, reason: str | None = None) -> dict:
-    "Evaluate the FP32 and INT8 ONNX models on the same data and accept the INT8 one if its metric is within `threshold`."
+    "Evaluate the FP32 model and the INT8 artifact (ONNX file, or the C of `export_c` built on the host) on the same data; accept the artifact if its metric is within `threshold`."
     _gate_threshold(metric, threshold, target)   # settings first: a wrong metric is named before any file is read
-    artifact, outputs, settings = _onnx_artifact(fp32_path, int8_path, threads)
-    return judge_outputs(fp32_path, data, outputs, artifact, metric, threshold, target, output, units, batch_size, num_samples, seed,
+    kind = _artifact_kind(int8_path)
+    artifact, outputs, settings = _onnx_artifact(fp32_path, int8_path, threads) if kind == "onnx" else _c_artifact(fp32_path, int8_path)
+    gate = judge_outputs(fp32_path, data, outputs, artifact, metric, threshold, target, output, units, batch_size, num_samples, seed,
                          threads, allow_chance=allow_chance, allow_unnormalised=allow_unnormalised, reason=reason, settings=settings)
+    if kind == "c" and not gate["accepted"]:
+        gate["advice"] = (f"C build {artifact['path']} rejected ({gate.get('rule', 'the gate failed')}): compare it with the INT8 ONNX model "
+                          "it was generated from, verify_c(int8_onnx, c_dir, data) (outputs more than 1 LSB apart mean the C is not that "
+                          "model's: write it again with export_c), and judge that model with verify_quantization; if it is rejected too: "
+                          + (gate["advice"] or ""))
+    return gate
 
 
 # %% ../nbs/14_quantize.ipynb #81059aff

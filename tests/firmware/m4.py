@@ -1,6 +1,7 @@
 """Cross-compile the student's C for a Cortex-M4 and run it under QEMU's MPS2 AN386 board (helpers of check_firmware.py).
 
-`build_elf` links startup.c, mps2_an386.ld, m4_main.c and the generated student.c with arm-none-eabi-gcc;
+`build_elf` links the generated student.c with the start-up, semihosting harness and linker script that
+mmdistill.firmware.link_cortex_m4 writes (the demo's report links the same build for its flash and RAM figures);
 `run_qemu` feeds windows through semihosting files and returns the outputs and the stack's high-water mark;
 `elf_sizes` reads `arm-none-eabi-size -A`: flash = .isr_vector + .text + .rodata + .data, RAM = .data + .bss + .stack."""
 import re, shutil, subprocess
@@ -8,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
+from mmdistill.firmware import elf_sizes as _elf_sizes, link_cortex_m4
+
 CPU = ["-mcpu=cortex-m4", "-mthumb"]
-HARD_FLOAT = ["-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"]
 CFLAGS = ["-O2", "-std=c99", "-Wall", "-Wextra", "-Werror", "-ffunction-sections", "-fdata-sections", "-ffreestanding"]
 TOOLS = ("arm-none-eabi-gcc", "arm-none-eabi-size", "arm-none-eabi-nm", "qemu-system-arm")
 
@@ -26,29 +27,13 @@ def _run(cmd, **kw):
 
 
 def build_elf(c_dir, work, float_free: bool = False, stack_size: int = 1024) -> Path:
-    "The firmware ELF: start-up, harness and the generated student (hard-float ABI; the float-free build reads int8 windows)."
-    c_dir, work = Path(c_dir), Path(work)
-    work.mkdir(parents=True, exist_ok=True)
-    flags = CPU + HARD_FLOAT + CFLAGS + (["-DMMDISTILL_FLOAT_FREE"] if float_free else [])
-    inc = ["-I", c_dir, "-I", HERE]
-    objs = []
-    for src, extra in ((HERE / "startup.c", ["-fno-tree-loop-distribute-patterns"]), (c_dir / "student.c", []), (HERE / "m4_main.c", [])):
-        obj = work / (src.stem + ".o")
-        _run(["arm-none-eabi-gcc", *flags, *extra, *inc, "-c", src, "-o", obj])
-        objs.append(obj)
-    elf = work / "firmware.elf"
-    _run(["arm-none-eabi-gcc", *flags, "-nostdlib", "-nostartfiles", "-T", HERE / "mps2_an386.ld",
-          f"-Wl,--defsym=STACK_SIZE={stack_size}", "-Wl,--gc-sections", *objs, "-lgcc", "-o", elf])
-    return elf
+    "The firmware ELF: mmdistill.firmware.link_cortex_m4 (start-up, semihosting harness, linker script and the generated student; hard-float ABI)."
+    return link_cortex_m4(c_dir, work, float_free=float_free, stack_size=stack_size)
 
 
 def elf_sizes(elf) -> dict:
-    "Section sizes of the linked ELF and the flash and RAM they add up to."
-    out = _run(["arm-none-eabi-size", "-A", elf]).stdout
-    sec = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\.\S+)\s+(\d+)\s+\d+", out, re.M)}
-    flash = sum(sec.get(s, 0) for s in (".isr_vector", ".text", ".rodata", ".ARM.exidx", ".data"))
-    ram = sum(sec.get(s, 0) for s in (".data", ".bss", ".stack"))
-    return {"sections": sec, "flash_bytes": flash, "ram_bytes": ram, "size_A": out}
+    "Section sizes of the linked ELF and the flash and RAM they add up to (mmdistill.firmware.elf_sizes, the demo's report uses the same)."
+    return _elf_sizes(elf)
 
 
 def soft_float_calls(c_dir) -> list:
