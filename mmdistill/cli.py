@@ -23,6 +23,7 @@ from .data import ArrayDataset, ManifestDataset, collate_multimodal
 from .datasets import hapt_summary, load_hapt
 from .distill import Distiller, freeze_teacher
 from .evaluate import predict, save_json
+from .espdl import EspdlError, EspdlUnavailable, espdl_python, verify_espdl
 from .firmware import export_c
 from .export import OnnxParityError, export_onnx
 from .jobs import report_markdown, run_demo
@@ -109,7 +110,8 @@ class QuantizeSettings(ExportSettings):
     keep_float_outputs: bool = False                           # compute the outputs' last layers in float
     extra_options: Dict[str, Any] = field(default_factory=dict)  # onnxruntime's quantizer extra_options (config file only)
     sensitivity: bool = True     # on rejection, rank the layers by their loss alone in INT8 (one quantization per layer)
-    artifacts: List[str] = field(default_factory=lambda: ["onnx"])  # what the gate judges: onnx (the INT8 file), c (export_c's C, built with gcc)
+    artifacts: List[str] = field(default_factory=lambda: ["onnx"])  # what the gate judges: onnx (the INT8 file), c (export_c's C, built with gcc), espdl (esp-ppq's .espdl, simulated)
+    espdl_chip: str = "esp32s3"  # the ESP32 chip the .espdl is for (esp-ppq's targets: esp32s3, esp32p4, ...)
 
 # %% ../nbs/18_cli.ipynb #02ece2ed
 def _read_config(path: str) -> Any:
@@ -526,16 +528,19 @@ def _sensitivity(fp32_path: str, cal: Dataset, val: Dataset, int8: dict, s: Quan
                              reduce_range=bool(int8.get("reduce_range")), op_types_to_quantize=list(s.op_types) or None,
                              extra_options=dict(s.extra_options) or None)
 
-_ARTIFACT_KINDS = ("onnx", "c")
+_ARTIFACT_KINDS = ("onnx", "c", "espdl")
 
 def _artifact_kinds(names: list) -> list:
-    "The artifacts `--artifacts` names, checked: onnx and/or c, each once."
+    "The artifacts `--artifacts` names, checked: onnx, c and/or espdl, each once; espdl only when esp-ppq's venv is there."
     kinds = list(dict.fromkeys(names))
     bad = [k for k in kinds if k not in _ARTIFACT_KINDS]
     if bad: raise InputError(f"--artifacts {','.join(names)}: unknown artifact {bad[0]!r}; the gate judges {', '.join(_ARTIFACT_KINDS)} "
-                             "(onnx: the INT8 ONNX file; c: its C from export_c, compiled with gcc); an .espdl is judged by "
-                             "mmdistill.espdl.verify_espdl")
-    if not kinds: raise InputError("--artifacts is empty: name at least one of onnx, c")
+                             "(onnx: the INT8 ONNX file; c: its C from export_c, compiled with gcc; espdl: the .espdl file for ESP32 "
+                             "chips, exported and simulated by esp-ppq in its own venv)")
+    if not kinds: raise InputError("--artifacts is empty: name at least one of onnx, c, espdl")
+    if "espdl" in kinds:   # before anything is trained or exported: a missing esp-ppq is named first
+        try: espdl_python()
+        except EspdlUnavailable as e: raise InputError(f"--artifacts espdl: {_one_line(e)}") from None
     return kinds
 
 def _write_c(int8_path: str, folder: Path) -> Path:
@@ -544,12 +549,19 @@ def _write_c(int8_path: str, folder: Path) -> Path:
     except ValueError as e: raise InputError(f"--artifacts c: {_one_line(e)}; judge the INT8 ONNX file alone (--artifacts onnx)") from None
     return folder
 
+def _verify_espdl(fp32_path: str, cal: Dataset, ver: Dataset, path: Path, s: QuantizeSettings, gate: dict) -> dict:
+    "`verify_espdl` with the command's calibration samples and chip; esp-ppq failing on the model is an input error, not a verdict."
+    try: return verify_espdl(fp32_path, cal, ver, path, chip=s.espdl_chip, calib_samples=s.calibration, seed=s.seed, **gate)
+    except EspdlError as e: raise InputError(f"--artifacts espdl: {_one_line(e)}") from None
+
 def _verdict_line(s: QuantizeSettings, r: dict, how: str, int8: dict) -> str:
     "One line per judged artifact: its verdict, the metric both ways, the samples, where it is and its size."
     f = lambda v: _figure(s.metric, v, s.units)
     change = f"{100 * r['change']:+.2f} points" if s.metric == "accuracy" else f"{r['change']:+.4g}"
     verdict, a = "accepted" if r["accepted"] else "REJECTED", r["artifact"]
     head = f"{s.metric} {f(r['fp32'])} -> {f(r['int8'])} ({change}; {r['rule']}) on {r['n']} samples of {s.data.path}"
+    if a["kind"] == "espdl":
+        return f"ESP-DL {verdict}: {head}; {a['path']} ({a['runner']}, {a['target']}), {a['size_bytes']:,} bytes"
     if a["kind"] == "c":
         return f"C build {verdict}: {head}; {a['path']} ({a['runner']}), {a['size_bytes']:,} bytes of flash in the host object"
     return (f"INT8 {verdict}: {head}, {how}{', 7-bit weights' if int8['reduce_range'] else ''}; {int8['path']} "
@@ -567,8 +579,9 @@ def _cmd_quantize(s: QuantizeSettings, allow) -> int:
                        outputs=(job.output,), metadata=_metadata(job, s), opset=s.opset, batch_size=s.batch_size)
     int8 = _quantize(fp32["path"], cal, val, out / f"{_stem(s)}_int8.onnx", s, job)
     paths = {"onnx": int8["path"], "c": _write_c(int8["path"], out / f"{_stem(s)}_c") if "c" in kinds else None}
-    verdicts = {k: verify_quantization(fp32["path"], paths[k], ver, metric=s.metric, threshold=s.threshold, target=s.target,
-                                       output=job.output, units=s.units) for k in kinds}
+    gate = dict(metric=s.metric, threshold=s.threshold, target=s.target, output=job.output, units=s.units)
+    verdicts = {k: _verify_espdl(fp32["path"], cal, ver, out / f"{_stem(s)}.espdl", s, gate) if k == "espdl"
+                else verify_quantization(fp32["path"], paths[k], ver, **gate) for k in kinds}
     for r in verdicts.values(): print(_verdict_line(s, r, how, int8))
     rejected = [k for k, r in verdicts.items() if not r["accepted"]]
     if not rejected: return 0
@@ -731,8 +744,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "validation subjects for hapt, else the calibration samples); never the verification samples")
     q.add_argument("--method", choices=("minmax", "entropy", "percentile"), default=_S)
     q.add_argument("--artifacts", type=_names, default=_S, metavar="KIND[,KIND]",
-                   help="what the gate judges, each on the same samples: onnx (the INT8 file; the default) and/or c (its C from "
-                        "export_c, compiled with gcc: conv students only); exit 1 when any is rejected")
+                   help="what the gate judges, each on the same samples: onnx (the INT8 file; the default), c (its C from "
+                        "export_c, compiled with gcc: conv students only) and/or espdl (the .espdl for ESP32 chips, exported and "
+                        "simulated by esp-ppq in .venv-espdl: make espdl); exit 1 when any is rejected")
+    q.add_argument("--espdl-chip", "--espdl_chip", dest="espdl_chip", default=_S, help="the chip of --artifacts espdl (default esp32s3)")
     q.add_argument("--reduce-range", "--reduce_range", dest="reduce_range", choices=("true", "false", "auto"), default=_S,
                    help="7-bit weights (onnxruntime's u8s8 kernels saturate with 8-bit ones on x86 CPUs without VNNI); "
                         "auto (default): when 8-bit ones fail the gate on the validation samples (see --validation-data)")
