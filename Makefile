@@ -115,8 +115,8 @@ $(ESPDL_STAMP): tests/espdl/constraints.txt
 
 # The `#| espdl` cells (about 80 s): in nbs/21_espdl.ipynb the HAPT student trained for 6 epochs, exported to .espdl, its
 # simulated INT8 accuracy on the test subjects through the gate, a broken calibration rejected; in nbs/18_cli.ipynb
-# `mmdistill quantize --artifacts onnx,c,espdl`. Ends with one line `N passed, N failed` (one result per notebook).
-ESPDL_NOTEBOOKS := nbs/21_espdl.ipynb nbs/18_cli.ipynb
+# `mmdistill quantize --artifacts onnx,c,espdl`; in nbs/17_jobs.ipynb the demo's build_espdl. Ends with one line `N passed, N failed` (one result per notebook).
+ESPDL_NOTEBOOKS := nbs/21_espdl.ipynb nbs/18_cli.ipynb nbs/17_jobs.ipynb
 test-espdl: install espdl
 	@p=0; f=0; for nb in $(ESPDL_NOTEBOOKS); do \
 	  if OMP_NUM_THREADS=1 .venv/bin/nbdev_test --path $$nb --flags espdl; then p=$$((p+1)); else f=$$((f+1)); echo "FAILED: $$nb"; fi; \

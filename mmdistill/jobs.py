@@ -17,6 +17,7 @@ from .datasets import load_hapt
 from .evaluate import classification_metrics, knn_evaluate, predict, save_json
 from .explore import pca_2d, plot_confusion_matrix, plot_history, render_embedding_map
 from .export import export_onnx
+from .espdl import EspdlError, EspdlUnavailable, espdl_python, verify_espdl
 from .firmware import c_footprint, export_c, verify_c
 from .footprint import mcu_summary
 from .quantize import benchmark_onnx, layer_sensitivity, quantization_advice, quantize_onnx, verify_quantization
@@ -26,7 +27,7 @@ from .train import RunFolderError
 
 # %% auto #0
 __all__ = ['timed', 'evaluate_teacher', 'head_accuracy', 'train_student', 'export_student', 'measure_student', 'build_firmware',
-           'write_plots', 'demo_report', 'report_markdown', 'run_demo', 'quantize_checkpoint']
+           'build_espdl', 'write_plots', 'demo_report', 'report_markdown', 'run_demo', 'quantize_checkpoint']
 
 # %% ../nbs/17_jobs.ipynb #67a25061
 @contextmanager
@@ -105,6 +106,19 @@ def build_firmware(int8: dict, test, out: Path, fp32: dict | None = None, thresh
     save_json(record, folder / "verification.json")
     return record
 
+# %% ../nbs/17_jobs.ipynb #e7d1a002
+def build_espdl(fp32: dict, data: dict, out: Path, cfg: DemoConfig, python=None) -> dict:
+    "The student as `out/student.espdl` for ESP32 chips (esp-ppq, calibrated on the training windows), its INT8 simulation judged by the gate on `data['test']`; without esp-ppq, a record saying why not."
+    try:
+        espdl_python(python)
+        g = verify_espdl(fp32["path"], data["train"], data["test"], out / "student.espdl", calib_samples=cfg.calibration_samples,
+                         seed=cfg.seed, threshold=cfg.threshold, python=python)
+    except EspdlUnavailable as e: return {"built": False, "why": str(e)}
+    except EspdlError as e: return {"built": False, "why": f"esp-ppq failed on the student: {e}"}
+    a = g["artifact"]
+    return {"built": True, "path": Path(a["path"]).name, "size_bytes": a["size_bytes"], "chip": a["target"], "runner": a["runner"],
+            "seconds": a.get("seconds"), "gate": _gate_summary(g)}
+
 # %% ../nbs/17_jobs.ipynb #d036644a
 def write_plots(out: Path, histories: dict, teacher_eval: dict, classes: list) -> list:
     "`curves.png`, `confusion_matrix.png` and `embeddings.png` in `out`, drawn with `mmdistill.explore`; their names."
@@ -121,6 +135,9 @@ def write_plots(out: Path, histories: dict, teacher_eval: dict, classes: list) -
 _ONNX_FLASH = "the INT8 ONNX file's size (an on-device ONNX interpreter adds its own code)"
 _ONNX_RAM = "an estimate from the graph (mcu_summary: peak activations at batch 1 in a fused integer runtime), not a build"
 
+_ESPDL_FLASH = "the .espdl file's size (ESP-DL's own code comes on top)"
+_ESPDL_RAM = "not measured: that takes ESP-DL running on the chip"
+
 def _artifacts(shipped: dict) -> dict:
     "Each shipped artifact's test accuracy, flash and RAM, and where each figure comes from."
     gate, m, f = shipped["gate"], shipped["measured"], shipped.get("firmware") or {}
@@ -134,6 +151,10 @@ def _artifacts(shipped: dict) -> dict:
                     "flash_bytes": fp.get("flash_bytes"), "ram_bytes": fp.get("ram_bytes"), "target": fp.get("target"),
                     "flash_from": fp.get("source", fp.get("why")), "ram_from": fp.get("source", fp.get("why"))}
         if fp.get("mcu"): out["c"]["mcu"] = fp["mcu"]
+    e = shipped.get("espdl") or {}
+    if e.get("built"):
+        out["espdl"] = {"path": e["path"], "accuracy": e["gate"]["accuracy"], "accuracy_from": f"{e['runner']} on the test subjects",
+                        "flash_bytes": e["size_bytes"], "flash_from": _ESPDL_FLASH, "ram_bytes": None, "ram_from": _ESPDL_RAM, "chip": e["chip"]}
     return out
 
 def demo_report(cfg: DemoConfig, teacher: dict, students: dict, shipped: dict, seconds: dict, plots: list, classes: list) -> dict:
@@ -153,8 +174,9 @@ def demo_report(cfg: DemoConfig, teacher: dict, students: dict, shipped: dict, s
                  "latency_ms_p50": m["int8"]["latency_p50_ms"],
                  "throughput_per_s": m["int8"]["throughput_samples_per_s"], "macs": m["mcu"]["macs"],
                  "peak_activation_bytes": m["mcu"]["peak_activation_bytes"], "weight_bytes": m["mcu"]["weight_bytes"]},
-        "firmware": shipped.get("firmware"),
-        "gates": {"onnx": _gate_summary(gate), "c": (shipped.get("firmware") or {}).get("gate")},
+        "firmware": shipped.get("firmware"), "espdl": shipped.get("espdl"),
+        "gates": {"onnx": _gate_summary(gate), "c": (shipped.get("firmware") or {}).get("gate"),
+                  "espdl": (shipped.get("espdl") or {}).get("gate")},
         "artifacts": _artifacts(shipped),
         "accepted": bool(gate["accepted"]), "threshold": cfg.threshold, "accuracy_change": gate["change"],
         "seconds": seconds, "plots": plots, "classes": classes,
@@ -189,6 +211,11 @@ def _artifact_rows(r: dict) -> list:
                  if c.get("target") else (c.get("flash_from") or "not measured"))
         rows.append(f"| C build `{c['path']}` | {acc} | {verdict('c')} | {num(c.get('flash_bytes'))} | {num(c.get('ram_bytes'))} | "
                     f"host gcc build; {where} |")
+    e = arts.get("espdl")
+    if e: rows.append(f"| ESP-DL `{e['path']}` ({e['chip']}) | {100 * e['accuracy']:.1f}% | {verdict('espdl')} | {num(e['flash_bytes'])} (file) | "
+                      f"not measured | {e['accuracy_from'].split(' on ')[0]}; file size; RAM needs ESP-DL on the chip |")
+    skipped = r.get("espdl") or {}
+    if skipped and not skipped.get("built"): rows += ["", f"ESP-DL: no `.espdl` this run: {skipped['why']}"]
     return rows + [""]
 
 def report_markdown(r: dict) -> str:
@@ -261,6 +288,7 @@ def _demo_stages(out: Path, cfg: DemoConfig, progress: bool = False, reuse: bool
     with timed(seconds, "benchmark"): shipped["measured"] = measure_student(shipped["fp32"], shipped["int8"], out)
     with timed(seconds, "firmware"):
         shipped["firmware"] = build_firmware(shipped["int8"], data["test"], out, fp32=shipped["fp32"], threshold=cfg.threshold)
+    with timed(seconds, "espdl"): shipped["espdl"] = build_espdl(shipped["fp32"], data, out, cfg)
     histories = {"teacher": teacher["history"], "student alone": students["student_scratch"]["history"],
                  "student distilled": students["student_kd"]["history"]}
     with timed(seconds, "plots"): plots = write_plots(out, histories, teacher, classes)
