@@ -24,9 +24,18 @@ STAGES = {"data": "load HAPT (train, val, test; cached arrays)",
           "student_kd": "distil the acc-only student from the teacher, test accuracy",
           "export_quantize": "export ONNX FP32, quantize INT8 (calibration)",
           "verify": "FP32 vs INT8 accuracy gate on the test subjects",
-          "benchmark": "onnxruntime latency / throughput, MCU summary, C header",
-          "firmware": "the INT8 student as portable C, compiled and checked on the test windows",
+          "benchmark": "onnxruntime latency / throughput, MCU summary (an estimate)",
+          "firmware": "the INT8 student as portable C: compiled, checked on the test windows, judged by the gate, flash/RAM from a build",
+          "espdl": "the student as .espdl for ESP32 (esp-ppq, when its venv is there): exported, its INT8 simulation judged by the gate",
           "plots": "training curves, confusion matrix, embedding map"}
+
+
+def _artifacts(report: dict) -> str:
+    "The other shipped artifacts' test accuracy and verdict, as the report gives them."
+    gates = report.get("gates") or {}
+    names = {"c": "C build", "espdl": ".espdl (esp-ppq simulation)"}
+    return "".join(f", {names[k]} {100 * g['accuracy']:.1f}% ({'accepted' if g['accepted'] else 'rejected'})"
+                   for k, g in gates.items() if k in names and g)
 
 
 def main():
@@ -66,7 +75,7 @@ def main():
         f"sooner), seed {a.seed}. Stage times are `run_demo`'s own (`report.json`, `seconds`); the run's results: teacher "
         f"{100 * report['teacher']['accuracy']:.1f}%, student alone {100 * report['student_scratch']['accuracy']:.1f}%, "
         f"distilled {100 * report['student_kd']['accuracy']:.1f}%, INT8 {100 * report['int8']['accuracy']:.1f}% "
-        f"({'accepted' if report['accepted'] else 'rejected'}) on the test subjects.", "",
+        f"({'accepted' if report['accepted'] else 'rejected'}){_artifacts(report)} on the test subjects.", "",
         f"Command: `{_results.command('end_to_end.py')}`"]) + "\n"
     Path(out / "end_to_end.json").write_text(json.dumps({"wall_s": wall, "seconds": seconds, "command": cli + args}, indent=1))
     _results.write_section("end_to_end", text, a.results)
