@@ -61,6 +61,7 @@ class DataSpec:
     split: Optional[str] = None        # HAPT's train/val/test, a manifest's split column, or an npz `split` array
     modalities: Dict[str, str] = field(default_factory=dict)  # manifest only: modality -> file pattern in each sample folder
     root: Optional[str] = None         # manifest only: the folder sample paths are relative to (default: the manifest's)
+    aligned: bool = True               # time series (N, T, C) share one clock, so their T must agree; false: sensors sampled at different rates
 
 @dataclass
 class JobSettings:
@@ -265,7 +266,7 @@ def _split_rows(arrays: dict, split: str | None, source: str) -> dict:
     if not keep.any(): raise InputError(f"--split {split}: {source} has no such rows; its splits are {sorted(set(arrays['split'].astype(str).tolist()))}")
     return {k: v[keep] for k, v in arrays.items() if k != "split"}
 
-def _arrays(arrays: dict, source: str, stats=None, classes=None) -> ArrayDataset:
+def _arrays(arrays: dict, source: str, stats=None, classes=None, aligned: bool = True) -> ArrayDataset:
     "An `ArrayDataset` of named arrays: those with axes beyond the sample's are inputs, integer `label` the labels, other `(N,)` arrays targets."
     arrays = {k: _column(v) for k, v in arrays.items()}
     label = arrays.pop("label", None)
@@ -276,8 +277,10 @@ def _arrays(arrays: dict, source: str, stats=None, classes=None) -> ArrayDataset
     if not inputs:
         raise InputError(f"{source} has no input arrays (one row per sample with its own axes, e.g. windows (N, T, C)); it has "
                          f"{ {k: v.shape for k, v in arrays.items()} }")
-    try: ds = ArrayDataset(inputs, labels=label, targets=targets or None, classes=classes)
-    except (ValueError, TypeError) as e: raise InputError(f"{source}: {_one_line(e)}") from None
+    try: ds = ArrayDataset(inputs, labels=label, targets=targets or None, classes=classes, aligned=aligned)
+    except (ValueError, TypeError) as e:
+        flag = " (on the command line: --data.aligned false)" if "aligned=False" in str(e) else ""
+        raise InputError(f"{source}: {_one_line(e)}{flag}") from None
     if stats is not None: ds.stats = stats   # the arrays are normalised already: the statistics go into the exported files
     ds.source = source
     return ds
@@ -298,9 +301,9 @@ def _load_data(spec: DataSpec, what: str = "--data", hapt_split: str = "test") -
         if not spec.modalities:
             raise InputError(f"{what} {path} is a manifest: say which file of each sample folder is which input, "
                              "e.g. --data.modalities.ppg ppg.npy")
-        return ManifestDataset(spec.root or path.parent, path, spec.split, modalities=dict(spec.modalities))
+        return ManifestDataset(spec.root or path.parent, path, spec.split, modalities=dict(spec.modalities), **({} if spec.aligned else {"aligned": False}))
     if path.is_dir() or path.suffix in (".npz", ".npy"):
-        return _arrays(_split_rows(_read_arrays(path), spec.split, str(path)), str(path))
+        return _arrays(_split_rows(_read_arrays(path), spec.split, str(path)), str(path), aligned=spec.aligned)
     raise InputError(f"{what} {path}: unknown kind of file; give an .npz file, a folder of .npy files, a manifest .csv, or hapt")
 
 # %% ../nbs/18_cli.ipynb #8f1e8799
