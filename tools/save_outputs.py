@@ -1,6 +1,7 @@
 """Run notebooks and save their outputs in place, as a reader on GitHub or in the docs sees them (`make outputs`).
 
-Cells marked `#| slow` or `#| eval: false` are not run and keep no output; figures are saved at a small size.
+Cells marked `#| slow` or `#| eval: false` are not run and keep no output; figures are saved at a small size. Cells
+marked `#| espdl` run esp-ppq in its own venv: a notebook that has them is refused until `make espdl` has made it.
 Each notebook runs in a fresh process, one thread, from its own folder; afterwards `nbdev_clean` tidies the
 metadata. The outputs are the notebooks' own examples, so they change only when the code or data do.
 """
@@ -26,6 +27,13 @@ write_nb(nb, path)
 """
 
 
+def _has_espdl() -> bool:
+    "Whether esp-ppq's venv (or $MMDISTILL_ESPDL_PYTHON) is there for the `#| espdl` cells."
+    from mmdistill.espdl import EspdlUnavailable, espdl_python
+    try: espdl_python(); return True
+    except EspdlUnavailable: return False
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("notebooks", nargs="*", help="notebooks to run (default: every notebook under nbs/)")
@@ -35,6 +43,9 @@ def main():
     failed = []
     for f in files:
         if ".ipynb_checkpoints" in f.parts: continue
+        if re.search(r'#\s*\|\s*espdl\b', f.read_text(encoding="utf-8")) and not _has_espdl():
+            print(f"FAIL {f}: its `#| espdl` cells need esp-ppq's venv: run `make espdl` first", flush=True)
+            failed.append(str(f)); continue
         r = subprocess.run([sys.executable, "-c", _RUN_ONE, str(f)], env=env)
         print(f"{'ok  ' if r.returncode == 0 else 'FAIL'} {f}", flush=True)
         if r.returncode: failed.append(str(f))
