@@ -104,6 +104,51 @@ def test_float_free_c_has_no_floating_point(shipped, host):
     assert calls == [], calls
 
 
+# A caller written as firmware would be, knowing only student.h: not the package's harness. Windows and labels come in as
+# raw binary files; it prints how many windows it classified right.
+OUTSIDE_C = r"""#include <stdio.h>
+#include "student.h"
+
+int main(int argc, char **argv) {
+    static float window[MMDISTILL_INPUT_LEN], logits[MMDISTILL_OUTPUT_LEN];
+    FILE *xs, *ys;
+    long n = 0, right = 0;
+    int label;
+    if (argc != 3 || !(xs = fopen(argv[1], "rb")) || !(ys = fopen(argv[2], "rb"))) return 3;
+    while (fread(window, sizeof(float), MMDISTILL_INPUT_LEN, xs) == MMDISTILL_INPUT_LEN && fread(&label, sizeof label, 1, ys) == 1) {
+        int best = 0, k;
+        if (mmdistill_invoke(window, logits) != 0) return 2;
+        for (k = 1; k < MMDISTILL_OUTPUT_LEN; k++) if (logits[k] > logits[best]) best = k;
+        right += best == label;
+        n++;
+    }
+    printf("%ld %ld\n", right, n);
+    return 0;
+}
+"""
+
+
+def test_outside_harness_reproduces_the_int8_accuracy(shipped, host):
+    "An outside caller that includes only student.h and links student.c scores what onnxruntime scores running the INT8 graph."
+    import subprocess
+    from mmdistill.firmware import C_FLAGS
+    c_dir, work = Path(shipped["c"]["header"]).parent, shipped["out"] / "outside"
+    work.mkdir(exist_ok=True)
+    (work / "main.c").write_text(OUTSIDE_C)
+    exe = work / "outside"
+    subprocess.run(["gcc", *C_FLAGS, "-I", str(c_dir), str(work / "main.c"), str(c_dir / "student.c"), "-o", str(exe)], check=True)
+    test = shipped["data"]["test"]
+    test.signals["acc"].numpy().astype("<f4").tofile(work / "windows.f32")
+    np.asarray(test.labels).astype("<i4").tofile(work / "labels.i32")
+    right, n = map(int, subprocess.run([str(exe), str(work / "windows.f32"), str(work / "labels.i32")], check=True,
+                                       capture_output=True, text=True).stdout.split())
+    results["outside_harness"] = {"windows": n, "right": right, "accuracy": right / n,
+                                  "onnxruntime_int8_graph_accuracy": host["accuracy"]["onnxruntime_unfused"],
+                                  "onnxruntime_session_accuracy": host["accuracy"]["onnxruntime"]}
+    assert n == len(test) == 3162
+    assert right / n == host["accuracy"]["onnxruntime_unfused"]     # onnxruntime running the INT8 graph as written
+
+
 @pytest.mark.parametrize("float_free", [False, True], ids=["float_entry", "int8_entry"])
 def test_cortex_m4_under_qemu_matches_host(shipped, host, float_free):
     from mmdistill.firmware import quantize_input
