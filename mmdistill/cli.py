@@ -24,7 +24,7 @@ from .datasets import hapt_summary, load_hapt
 from .distill import Distiller, freeze_teacher
 from .evaluate import predict, save_json
 from .espdl import EspdlError, EspdlUnavailable, espdl_python, verify_espdl
-from .firmware import export_c
+from .firmware import export_c, write_harness
 from .export import OnnxParityError, export_onnx
 from .jobs import report_markdown, run_demo
 from .models import adapt, run_model
@@ -213,20 +213,16 @@ def _build(spec: ModelSpec, allow, where: str = "--model") -> nn.Module:
             raise InputError(f"no model: name its factory with {where} package.module:Class (and its weights with "
                              "--checkpoint), or give a checkpoint that rebuilds its model")
         try: model, _ = load_checkpoint(spec.checkpoint)
-        except KeyError as e:  # a class that is not registered in this process
-            raise InputError(f"{_one_line(e)}; or name the model's factory with {where} package.module:Class") from None
+        except CheckpointError as e:
+            hint = f"; or name the model's factory with {where} package.module:Class" if "'model_class'" in str(e) else ""
+            raise InputError(f"{_one_line(e)}{hint}") from None
         if not isinstance(model, nn.Module):
             raise InputError(f"{spec.checkpoint} holds weights only: name the model's factory with {where} "
                              "package.module:Class (and its arguments with --model.kwargs.NAME VALUE)")
         return model.eval()
     _check_factory(spec.factory, allow, where)
     kwargs = OmegaConf.to_container(spec.kwargs) if OmegaConf.is_config(spec.kwargs) else dict(spec.kwargs)
-    shapes_first = spec.checkpoint is not None and Path(spec.checkpoint).suffix == ".safetensors"
-    try:
-        model = build_from_config({"factory": spec.factory, "kwargs": kwargs}, allow=allow,
-                                  checkpoint=spec.checkpoint if shapes_first else None)
-        if spec.checkpoint is not None and not shapes_first: model, _ = load_checkpoint(spec.checkpoint, model)
-    except FileNotFoundError: raise
+    try: model = build_from_config({"factory": spec.factory, "kwargs": kwargs}, allow=allow, checkpoint=spec.checkpoint)
     except _BUILD_ERRORS as e:
         hint = "; put the folder that holds it on PYTHONPATH (or install its package)" if isinstance(e, ImportError) else ""
         raise InputError(f"{where} {spec.factory}: {_one_line(e)}{hint}") from None
@@ -497,10 +493,15 @@ def _calibration_split(s: QuantizeSettings, data: Dataset) -> tuple:
     cal, ver = _holdout(data, s.calibration, s.seed)
     return cal, ver, f"calibrated on {len(cal)} other samples of it (seed {s.seed})"
 
+def _reduce_range(s: QuantizeSettings):
+    "`--reduce-range` as quantize_onnx takes it (a YAML `true` arrives as the string 'True'); an input error for anything else."
+    rr = {"true": True, "false": False, "auto": "auto"}.get(str(s.reduce_range).lower())
+    if rr is None: raise InputError(f"--reduce-range {s.reduce_range!r}: use true, false or auto")
+    return rr
+
 def _quantize(fp32_path: str, cal: Dataset, val: Dataset, path: Path, s: QuantizeSettings, job: _Job) -> dict:
     "`quantize_onnx` with the command's settings; `--reduce-range auto` checks 8-bit weights on the validation samples, not the verification ones."
-    rr = {"true": True, "false": False, "auto": "auto"}.get(s.reduce_range)
-    if rr is None: raise InputError(f"--reduce-range {s.reduce_range!r}: use true, false or auto")
+    rr = _reduce_range(s)
     kw = dict(method=s.method, num_samples=s.calibration, seed=s.seed, per_channel=s.per_channel, reduce_range=rr,
               nodes_to_exclude=list(s.nodes_to_exclude) or None, op_types_to_quantize=list(s.op_types) or None,
               keep_float_outputs=s.keep_float_outputs, extra_options=dict(s.extra_options) or None)
@@ -548,7 +549,7 @@ def _artifact_kinds(names: list) -> list:
 
 def _write_c(int8_path: str, folder: Path) -> Path:
     "The INT8 model as C (export_c) in `folder`; an input error when the generator cannot translate the graph."
-    try: export_c(int8_path, folder)
+    try: export_c(int8_path, folder); write_harness(folder)   # the harness.c the gate builds, kept as an example caller
     except ValueError as e: raise InputError(f"--artifacts c: {_one_line(e)}; judge the INT8 ONNX file alone (--artifacts onnx)") from None
     return folder
 
@@ -573,7 +574,7 @@ def _verdict_line(s: QuantizeSettings, r: dict, how: str, int8: dict) -> str:
 def _cmd_quantize(s: QuantizeSettings, allow) -> int:
     if s.metric != "accuracy" and s.threshold is None:
         raise InputError(f"--metric {s.metric} needs --threshold: how much the error may grow, in the target's units (e.g. 2.0)")
-    kinds = _artifact_kinds(s.artifacts)
+    kinds, _ = _artifact_kinds(s.artifacts), _reduce_range(s)   # settings checked before anything is built or written
     job = _job(s, allow)
     cal, ver, how = _calibration_split(s, job.data)
     val = _validation(s, cal)

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from safetensors import safe_open
 
-from .core import CheckpointError, _modules_in, _size, load_checkpoint, registered_models
+from .core import CheckpointError, _is_safetensors, _modules_in, _size, load_checkpoint, registered_models
 
 # %% auto #0
 __all__ = ['load_config', 'UnsafeConfigError', 'resolve_target', 'checkpoint_shapes', 'build_from_config', 'to_config']
@@ -199,7 +199,9 @@ def build_from_config(config: dict | str | os.PathLike, allow: Sequence[str] | s
     if isinstance(max_params, bool) or not isinstance(max_params, int) or max_params < 1:
         raise ValueError(f"max_params must be a positive integer, got {max_params!r}")
     plan = _plan(_top(cfg), _check_allow(allow), "config")   # every target checked before anything is called
-    ck = checkpoint_shapes(checkpoint) if checkpoint is not None else None
+    path = Path(checkpoint) if checkpoint is not None else None
+    # a safetensors file is checked from its header before anything is built; other formats (.pt, Lightning, folders) as they load
+    ck = checkpoint_shapes(path) if path is not None and (not path.exists() or path.is_file() and _is_safetensors(path)) else None
     if ck is not None:
         n = sum(math.prod(s) for s in ck.values())
         if n > max_params: raise ValueError(f"{checkpoint} holds {n:,} weights, over max_params={max_params:,}; pass a larger max_params if you mean it")
@@ -221,7 +223,7 @@ def build_from_config(config: dict | str | os.PathLike, allow: Sequence[str] | s
                                           "allocated):\n" + "\n".join(f"  - {p}" for p in bad[:10]) + ("\n  - …" if len(bad) > 10 else ""))
         del probe
     model = _run(plan)
-    if ck is not None: model, _ = load_checkpoint(checkpoint, model, strict=strict, map_location=map_location)
+    if path is not None: model, _ = load_checkpoint(path, model, strict=strict, map_location=map_location)
     return model
 
 # %% ../nbs/19_config.ipynb #945d7183

@@ -544,7 +544,6 @@ def _plain(obj):
 # %% ../nbs/00_core.ipynb #4204b9af
 _STATE_KEYS = ("state_dict", "model_state_dict", "model", "module", "net", "network", "weights",
                "ema", "model_ema", "state_dict_ema", "ema_state_dict")
-_SAFE_META = (str, int, float, bool, type(None))
 
 def _is_state(d) -> bool: return isinstance(d, dict) and bool(d) and all(isinstance(v, torch.Tensor) for v in d.values())
 

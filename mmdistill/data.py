@@ -175,7 +175,8 @@ def _pad_modality(name: str, samples: Sequence[Mapping], shape: tuple | None) ->
     out = torch.zeros(len(samples), longest, *rest, dtype=dtype)
     lengths = torch.zeros(len(samples), dtype=torch.long)
     for i, t in present: out[i, :len(t)], lengths[i] = t.to(dtype), len(t)
-    return out, torch.tensor([i in dict(present) for i in range(len(samples))]), lengths
+    given = {i for i, _ in present}
+    return out, torch.tensor([i in given for i in range(len(samples))]), lengths
 
 # %% ../nbs/01_data.ipynb #7f141737
 def _pad_names(pad: bool | str | Iterable[str], names: set) -> set:

@@ -14,8 +14,9 @@ import mmdistill
 from .export import load_onnx, onnx_file, onnx_metadata, require_onnx
 
 # %% auto #0
-__all__ = ['C_FLAGS', 'M4_FLAGS', 'UnsupportedGraphError', 'QTensor', 'Step', 'parse_int8_graph', 'export_c', 'compile_c',
-           'quantize_input', 'verify_c', 'c_outputs', 'link_cortex_m4', 'elf_sizes', 'host_sizes', 'c_footprint']
+__all__ = ['C_FLAGS', 'M4_FLAGS', 'UnsupportedGraphError', 'QTensor', 'Step', 'parse_int8_graph', 'export_c', 'write_harness',
+           'compile_c', 'quantize_input', 'verify_c', 'c_outputs', 'link_cortex_m4', 'elf_sizes', 'host_sizes',
+           'c_footprint']
 
 # %% ../nbs/20_firmware.ipynb #5e23509d
 class UnsupportedGraphError(ValueError):
@@ -495,15 +496,20 @@ int main(int argc, char **argv)
 
 C_FLAGS = ("-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror", "-O2")
 
+def write_harness(folder, name: str = "student") -> Path:
+    "`folder/harness.c`: the host harness that runs the C of `export_c` on windows from stdin, an example caller of its entry points."
+    path = Path(folder) / "harness.c"
+    path.write_text(_HARNESS.replace('"student.h"', f'"{name}.h"'), encoding="ascii")
+    return path
+
 def compile_c(c_dir, out=None, cc: str = "gcc", flags=C_FLAGS, name: str = "student", float_free: bool = False) -> Path:
     "Compile the generated C in `c_dir` with verify_c's host harness into an executable (`c_dir/harness` by default)."
     c_dir = Path(c_dir)
     src = c_dir / f"{name}.c"
     if not src.is_file(): raise FileNotFoundError(f"no {src}: write the C code with export_c first")
     if shutil.which(cc) is None: raise FileNotFoundError(f"no C compiler {cc!r} on PATH: install gcc (apt-get install gcc) or pass cc=")
-    harness = c_dir / "harness.c"
-    harness.write_text(_HARNESS.replace('"student.h"', f'"{name}.h"'), encoding="ascii")
     out = Path(out) if out is not None else c_dir / "harness"
+    harness = write_harness(out.parent, name)   # beside the executable: a build elsewhere leaves the exported folder as it was
     cmd = [cc, *flags, *(["-DMMDISTILL_FLOAT_FREE"] if float_free else []), "-I", str(c_dir), str(src), str(harness), "-o", str(out)]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode: raise RuntimeError(f"compiling the generated C failed ({' '.join(cmd)}):\n{r.stderr}")
@@ -568,6 +574,11 @@ def verify_c(int8_onnx_path, c_dir, data, labels=None, cc: str = "gcc", flags=C_
     steps, tensors = parsed["steps"], parsed["tensors"]
     first, last = tensors[steps[0].dst], tensors[steps[-1].src]
     in_name, d1, d2 = parsed["input"]
+    if not isinstance(data, (dict, np.ndarray)) and not hasattr(data, "detach") and not hasattr(data, "signals"):
+        from mmdistill.quantize import _gather   # any dataset or DataLoader the gate reads: items as dicts or (x, y) tuples
+        try: rows = _gather(data, [in_name] + (["label"] if labels is None else []), what="verify_c", name=in_name)
+        except KeyError: rows = _gather(data, [in_name], what="verify_c", name=in_name)   # no labels: outputs compared, no accuracy
+        data, labels = rows[in_name], rows.get("label", labels)
     x = _windows(data, in_name, (d1, d2))
     if not np.isfinite(x).all(): raise ValueError("the windows hold NaN or infinite values; the C program refuses them (returns -2)")
     float_free = "mmdistill_invoke(" not in (c_dir / f"{name}.h").read_text()

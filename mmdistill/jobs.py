@@ -309,9 +309,13 @@ def _alive(pid: int) -> bool:
     except PermissionError: return True
     return True
 
+def _interrupted_runs(out: Path) -> list:
+    "The interrupted runs of `out` (`out.tmp-<pid>` folders with an INCOMPLETE file), oldest first."
+    return sorted((p for p in out.parent.glob(f"{out.name}.tmp-*") if (p / "INCOMPLETE").is_file()), key=lambda p: p.stat().st_mtime)
+
 def _interrupted(out: Path, cfg: DemoConfig) -> Path:
     "The interrupted run of `out` to resume, checked against `cfg` and taken over as this process's `out.tmp-<pid>`; a RunFolderError saying why not."
-    found = sorted((p for p in out.parent.glob(f"{out.name}.tmp-*") if (p / "INCOMPLETE").is_file()), key=lambda p: p.stat().st_mtime)
+    found = _interrupted_runs(out)
     if not found: raise RunFolderError(f"nothing to resume: no interrupted run of {out} ({out.name}.tmp-<pid> with an INCOMPLETE file) in "
                                        f"{out.parent}; run the demo without resume")
     work, pid = found[-1], found[-1].name.rpartition("-")[2]
@@ -335,12 +339,13 @@ def run_demo(out: str | os.PathLike = "runs/demo", config: DemoConfig | None = N
     "The main job on HAPT: teacher → evaluation → acc-only student (alone and distilled) → INT8 ONNX and C with an accuracy gate; built in `out.tmp-<pid>` (marked INCOMPLETE) and swapped into `out` when complete; `resume` continues an interrupted one."
     cfg, out = config or DemoConfig(), Path(out)
     if out.exists() and not out.is_dir(): raise NotADirectoryError(f"out={str(out)!r} is a file; the demo needs a folder")
-    held = _held(out)
-    if held and not overwrite:
+    held, interrupted = _held(out), _interrupted_runs(out)
+    if held and not (overwrite or resume):   # a resumed run, like an overwrite, replaces `out` only once it is complete
         listed = ", ".join(held[:8]) + (f", ... ({len(held)} entries)" if len(held) > 8 else "")
         raise RunFolderError(f"{out} already holds {'an interrupted run (INCOMPLETE) ' if 'INCOMPLETE' in held else ''}files ({listed}); "
                              "the demo does not write into another run: pass overwrite=True (`mmdistill demo --overwrite`) to replace "
-                             "it once the new run is complete, or choose another folder (--out)")
+                             "it once the new run is complete, or choose another folder (--out)"
+                             + (f"; resume=True (`--resume`) continues the interrupted {interrupted[-1].name}" if interrupted else ""))
     if resume: work = _interrupted(out, cfg)
     else:
         work = out.with_name(f"{out.name}.tmp-{os.getpid()}")

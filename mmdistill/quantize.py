@@ -696,7 +696,9 @@ _ARTIFACTS = ("an INT8 ONNX file (.onnx), the folder written by mmdistill.firmwa
 
 def _artifact_kind(path) -> str:
     "'onnx' or 'c': what `verify_quantization` judges at `path`; an error naming the accepted kinds for anything else."
-    if hasattr(path, "graph"): return "onnx"
+    if hasattr(path, "graph"):
+        raise TypeError("verify_quantization reads the INT8 model from its file (it checks the file against the FP32 one): save the "
+                        "ModelProto with onnx.save(model, 'model.int8.onnx') and pass that path")
     p = Path(path)
     if p.is_dir() or p.suffix in (".c", ".h"): return "c"
     if p.suffix == ".espdl":

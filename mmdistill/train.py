@@ -536,6 +536,12 @@ class RunFolderError(RuntimeError):
 
 _RUN_FILES = ("run.json", "latest.safetensors", "best.safetensors", "history.json", "history.csv", "tensorboard")
 
+_BEFORE_RESULTS = ("run.json", "tensorboard")   # what a run writes before its first checkpoint or history line
+
+def _results(found: list) -> list:
+    "The names in `found` that are a run's results: a run that failed before its first epoch ended left only `_BEFORE_RESULTS`."
+    return [n for n in found if n not in _BEFORE_RESULTS]
+
 def run_files(folder: str | os.PathLike) -> list:
     "The names of what a run leaves in `folder` (checkpoints, history, `run.json`, top-k files, TensorBoard logs), sorted; [] for a fresh folder."
     folder = Path(folder)
@@ -695,8 +701,10 @@ def _train_loader(data, batches: Batching, seed: int, num_replicas: int = 1, ran
     if b.sampler == "balanced":
         labels = getattr(data, "labels", None)
         if labels is None:
-            raise ValueError("sampler='balanced' draws class-balanced batches from the dataset's `labels` array (one class id per "
-                             f"item), and this {type(data).__name__} has none: set its `labels` attribute, or use sampler='random'")
+            own = data.dataset if isinstance(data, Samples) else data   # a view of (x, y) items: the user's dataset is inside
+            raise ValueError("sampler='balanced' (the default) draws class-balanced batches from the dataset's `labels` array (one "
+                             f"class id per item), and this {type(own).__name__} has none: give it a `labels` attribute, or use sampler='random' "
+                             "(Trainer(..., sampler='random') or Batching(sampler='random')): for regression, or data without classes")
         P = b.classes_per_batch or min(len(np.unique(np.asarray(labels))), 8)
         K = b.samples_per_class or max(2, b.batch_size // P)
         bs = ClassBalancedBatchSampler(labels, P, K, seed=seed, num_replicas=num_replicas, rank=rank, class_choice=b.class_choice)
@@ -785,7 +793,7 @@ class Trainer:
         self.history, self.epoch, self.global_step, self.skipped_steps, self.should_stop = [], 0, 0, 0, False
         self._setup(model, train_data, val_data)
         self._setup_callbacks(train_data, val_data, ema, callbacks)
-        self._ema_decay, self._data_fingerprint = ema, data_fingerprint(train_data)
+        self._ema_decay, self._train_data = ema, train_data   # the data's fingerprint is taken when a run folder records it
 
     @property
     def unwrapped(self) -> nn.Module:
@@ -881,7 +889,7 @@ def run_record(self: Trainer) -> dict:
                    batch_transform=self.batch_transform)
     return _jsonable({"settings": {"optim": asdict(self.optim), "batches": asdict(self.batches), "checkpoints": checkpoints,
                                    "monitoring": asdict(self.monitoring)},
-                      "trainer": trainer, "seed": self.seed, "model": _model_record(self.unwrapped), "data": self._data_fingerprint,
+                      "trainer": trainer, "seed": self.seed, "model": _model_record(self.unwrapped), "data": data_fingerprint(self._train_data),
                       "versions": library_versions()})
 
 @patch
@@ -920,7 +928,7 @@ def _open_run(self: Trainer, resume: bool):
         what = f"it holds {', '.join(found)}" if found else "it holds no run" if out.is_dir() else "it does not exist"
         raise RunFolderError(f"resume=True, but {out} has no latest.safetensors to resume from ({what}); call fit() without "
                              "resume=True to start a new run" + (" (with if_exists='overwrite' or 'new', since it holds another run's files)" if found else ""))
-    if not resume and run_files(out) and self.checkpoints.if_exists == "new":
+    if not resume and _results(run_files(out)) and self.checkpoints.if_exists == "new":
         self._move_out_dir(_sibling(out))
         _log.warning("%s holds another run (if_exists='new'): this run writes to %s", out, self.out_dir)
     acc.wait_for_everyone()   # every process has decided on the folder before the main one writes there
@@ -934,7 +942,10 @@ def _open_run(self: Trainer, resume: bool):
 def _claim_folder(self: Trainer, resume: bool):
     "Under the lock: refuse or clear another run's files (`if_exists`), check a resumed run against `run.json`, write `run.json`."
     out, found, record = self.out_dir, run_files(self.out_dir), self.run_record()
-    if found and not resume:
+    if found and not resume and not _results(found):   # a run that failed before its first epoch ended: nothing to lose
+        for name in found: shutil.rmtree(out / name) if (out / name).is_dir() else (out / name).unlink()
+        _log.info("%s held only %s of a run that stopped before its first epoch ended: replaced", out, ", ".join(found))
+    elif found and not resume:
         if self.checkpoints.if_exists == "error":
             raise RunFolderError(f"{out} holds another run's results ({', '.join(found)}); say what to do with them: "
                                  "fit(resume=True) continues that run, if_exists='overwrite' deletes them and starts afresh, "
