@@ -174,7 +174,7 @@ def mcu_summary(onnx_path, activation_bytes: int | None = None) -> dict:
     "Flash (weights, file) and RAM (peak activations) needs, parameters and multiply-accumulates of an ONNX model at batch 1."
     path = onnx_file(onnx_path)
     if activation_bytes is not None: activation_bytes = check_positive_int("activation_bytes", activation_bytes)
-    from mmdistill.quantize import _read_onnx; model = _read_onnx(path, "mcu_summary", load_external_data=True)  # a clear error for a file that is not a model
+    model = load_onnx(path, "mcu_summary")  # a clear error for a file that is not a model
     _set_batch_one(model)
     g, types = model.graph, _tensor_types(model)
     shape = lambda name: types.get(name, (None, 0))[0]

@@ -110,19 +110,8 @@ def _gather(data, keys: Sequence[str], num_samples: int | None = None, seed: int
 
 # %% ../nbs/14_quantize.ipynb #a0cab4c6
 def _read_onnx(model, purpose: str = "reading ONNX models", load_external_data: bool = False):
-    "An `onnx.ModelProto`: `model` itself, or the model in the file at `model`; a ValueError naming the file when it is not a readable ONNX model."
-    if hasattr(model, "graph"): return model
-    onnx, path = require_onnx("onnx", purpose), onnx_file(model)
-    try:
-        proto = onnx.load(str(path), load_external_data=load_external_data)
-        # a parse can succeed on a file cut between fields, or on bytes that are not a model at all
-        missing = [k for k, ok in (("ir_version", proto.ir_version > 0), ("opset_import", len(proto.opset_import)),
-                                   ("graph nodes", len(proto.graph.node)), ("graph outputs", len(proto.graph.output))) if not ok]
-        if missing: raise ValueError(f"it has no {', '.join(missing)}")
-    except Exception as e:
-        raise ValueError(f"{path} is not a readable ONNX model ({path.stat().st_size} bytes; {type(e).__name__}: {str(e)[:200]}); "
-                         "re-export it with export_onnx (or quantize it again with quantize_onnx)") from e
-    return proto
+    "`load_onnx` without the external data files (the gate reads graphs and metadata); a ValueError naming the file when it is not a readable ONNX model."
+    return load_onnx(model, purpose, load_external_data)
 
 def _input_specs(model) -> dict:
     "`{input name: (per-axis sizes with None for symbolic axes, numpy dtype)}` of an ONNX model (a path or ModelProto)."
