@@ -455,6 +455,8 @@ def _refuse(path: Path, err: Exception, unsafe: list | None = None):
     if unsafe is None:
         try: unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
         except Exception: unsafe = []
+        # torch lists every global outside its own list, in no fixed order: name first those mmdistill refuses too
+        unsafe = sorted(unsafe, key=lambda u: (u in _STUBS or u in _TYPE_NAMES, u))
     reason = _unpickler_reason(err)
     if not unsafe and "Unsupported global" not in reason and "Unsupported class" not in reason:
         raise CheckpointError(f"{path} is neither a safetensors file nor a readable PyTorch file ({reason})") from None
